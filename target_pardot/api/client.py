@@ -1,0 +1,356 @@
+"""The Pardot HTTP client: one place for auth headers, concurrency, retries and error decoding.
+
+Callers get back a decoded Pardot answer or one of the exceptions in `errors`. What the client
+decides on their behalf:
+
+- At most `max_concurrency` calls are in flight across the whole run (every stream and worker
+  shares one client), because Pardot answers the 6th concurrent call with error 66.
+- Anything transient (connection failures, timeouts, HTTP 5xx, 429, a 2xx that is not a Pardot
+  answer, and the transient Pardot codes) is retried with exponential backoff and full jitter,
+  bounded by `max_retries` and `max_retry_seconds`; `Retry-After` is honoured.
+- A write that is not idempotent is never blindly re-sent once its request may have reached
+  Pardot: a lost answer raises `AmbiguousWriteError` so the caller can find out what happened.
+- Error 184 refreshes the token once and retries; a second 184 for the same call is fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import backoff
+import requests
+
+from target_pardot.api.auth import TokenSource, token_source
+from target_pardot.api.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ErrorClass,
+    TargetPardotError,
+    TransientError,
+    classify,
+    error_for,
+)
+from target_pardot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+MAX_BACKOFF_SECONDS = 60.0
+USER_AGENT = "target-pardot"
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: dict[str, Any]
+    endpoint: str
+
+
+class CallStats:
+    """Counts the calls a run spends, per endpoint: the number users pay for in API quota."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+
+    def record(self, endpoint: str) -> None:
+        with self._lock:
+            self._calls[endpoint] += 1
+
+    @property
+    def by_endpoint(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._calls)
+
+    @property
+    def api_calls(self) -> int:
+        with self._lock:
+            return sum(n for name, n in self._calls.items() if name != "oauth.token")
+
+    @property
+    def token_calls(self) -> int:
+        with self._lock:
+            return self._calls["oauth.token"]
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """A failed attempt that may be tried again."""
+
+    problem: str
+    retry_after: float | None = None
+    maybe_applied: bool = False
+
+
+class PardotClient:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: requests.Session | None = None,
+        tokens: TokenSource | None = None,
+        stats: CallStats | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_factor: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.stats = stats or CallStats()
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._tokens = tokens or token_source(
+            settings, self._session, on_token_call=lambda: self.stats.record("oauth.token")
+        )
+        self._in_flight = threading.BoundedSemaphore(settings.max_concurrency)
+        self._sleep = sleep
+        self._backoff_factor = backoff_factor
+
+    def close(self) -> None:
+        self._session.close()
+
+    def authenticate(self) -> None:
+        """Fetch the first token now, so bad credentials stop the run before any record."""
+        self._tokens.token()
+
+    # v3 / v4 ------------------------------------------------------------------------------
+
+    def v34(
+        self,
+        object_name: str,
+        operation: str,
+        *,
+        version: int,
+        ident: tuple[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> ApiResponse:
+        """Call `{pardot}/api/{object}/version/{v}/do/{op}[/{kind}/{value}]` with form params."""
+        path = f"/api/{object_name}/version/{version}/do/{operation}"
+        if ident is not None:
+            kind, value = ident
+            path += f"/{kind}/{quote(str(value), safe='')}"
+        form = {key: value for key, value in (params or {}).items() if value is not None}
+        form["format"] = "json"
+        return self._call(
+            f"v{version}.{object_name}.{operation}",
+            "POST",
+            path,
+            data=form,
+            idempotent=idempotent,
+        )
+
+    # v5 -----------------------------------------------------------------------------------
+
+    def v5(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> ApiResponse:
+        """Call `{pardot}/api/v5/{path}` with JSON in and out."""
+        return self._call(
+            endpoint,
+            method,
+            "/api/v5/" + path.lstrip("/"),
+            params=params,
+            json=json,
+            idempotent=idempotent,
+        )
+
+    # the retry loop ---------------------------------------------------------------------------
+
+    def _call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        idempotent: bool,
+    ) -> ApiResponse:
+        url = self.settings.pardot_url + path
+        deadline = time.monotonic() + self.settings.max_retry_seconds
+        delays = backoff.expo(base=2, factor=self._backoff_factor, max_value=MAX_BACKOFF_SECONDS)
+        next(delays)  # python-backoff generators yield a priming 0 first
+        refreshed = False
+        failures = 0
+        while True:
+            token = self._tokens.token()
+            outcome = self._attempt(endpoint, method, url, token, params, data, json)
+            if isinstance(outcome, ApiResponse):
+                return outcome
+            if outcome.problem == "184":
+                if refreshed:
+                    raise AuthenticationError(
+                        f"Pardot rejected a freshly issued access token on {endpoint} "
+                        "(error 184). Check that the Salesforce user has Pardot access in this "
+                        "business unit and the connected app has the pardot_api scope."
+                    )
+                refreshed = True
+                self._tokens.refresh(token)
+                continue
+            if outcome.maybe_applied and not idempotent:
+                raise AmbiguousWriteError(endpoint, outcome.problem)
+            failures += 1
+            delay = backoff.full_jitter(next(delays))
+            if outcome.retry_after is not None:
+                delay = max(delay, outcome.retry_after)
+            if failures > self.settings.max_retries or time.monotonic() + delay > deadline:
+                raise TransientError(
+                    f"{endpoint} still failing after {failures} attempts "
+                    f"(max_retries {self.settings.max_retries}, max_retry_seconds "
+                    f"{self.settings.max_retry_seconds:g}): {outcome.problem}"
+                )
+            logger.info(
+                "%s failed (%s); retry %d in %.1fs", endpoint, outcome.problem, failures, delay
+            )
+            self._sleep(delay)
+
+    def _attempt(
+        self,
+        endpoint: str,
+        method: str,
+        url: str,
+        token: str,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        json: Mapping[str, Any] | None,
+    ) -> ApiResponse | _Retry:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Pardot-Business-Unit-Id": self.settings.business_unit_id,
+        }
+        started = time.monotonic()
+        try:
+            with self._in_flight:
+                self.stats.record(endpoint)
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    json=json,
+                    headers=headers,
+                    timeout=(CONNECT_TIMEOUT, self.settings.request_timeout),
+                )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # Only a failure to connect proves the request never reached Pardot.
+            never_sent = isinstance(exc, requests.ConnectTimeout) or _is_connect_refusal(exc)
+            return _Retry(_describe(exc), maybe_applied=not never_sent)
+        logger.debug(
+            "%s %s -> HTTP %d in %.2fs",
+            method,
+            endpoint,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return _interpret(endpoint, response)
+
+
+def _interpret(endpoint: str, response: requests.Response) -> ApiResponse | _Retry:
+    status = response.status_code
+    retry_after = _retry_after(response.headers.get("Retry-After"))
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        if status >= 500 or status < 300:
+            return _Retry(
+                f"HTTP {status} without a Pardot answer", retry_after, maybe_applied=True
+            )
+        if status == 429:
+            return _Retry("HTTP 429 without a Pardot answer", retry_after)
+        raise TargetPardotError(
+            f"{endpoint} answered HTTP {status} without a Pardot answer; check pardot_url "
+            f"({response.url.split('/api/')[0]})"
+        )
+
+    code, message = _error_of(body, status)
+    if code is None:
+        if status >= 500:
+            return _Retry(f"HTTP {status}: {message or 'server error'}", retry_after, True)
+        if status == 429:
+            return _Retry("HTTP 429", retry_after)
+        if status >= 400 and message:
+            raise TargetPardotError(f"{endpoint} answered HTTP {status}: {message}")
+        return ApiResponse(status, body, endpoint)
+    error_class = classify(code)
+    if error_class is ErrorClass.AUTHENTICATION:
+        return _Retry("184")
+    if error_class is ErrorClass.TRANSIENT:
+        return _Retry(f"Pardot error {code}: {message}", retry_after)
+    raise error_for(code, message, status=status, endpoint=endpoint)
+
+
+def _error_of(body: dict[str, Any], status: int) -> tuple[int | None, str]:
+    attributes = body.get("@attributes")
+    if isinstance(attributes, dict):
+        code = attributes.get("err_code")
+        if code is not None:
+            return _as_int(code), str(body.get("err", ""))
+        return None, ""
+    if status >= 400 and "code" in body:
+        return _as_int(body.get("code")), str(body.get("message", ""))
+    return None, str(body.get("message", "")) if status >= 400 else ""
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_connect_refusal(exc: BaseException) -> bool:
+    # requests wraps urllib3's NewConnectionError; its presence in the chain means no byte of
+    # the request was written.
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in ("NewConnectionError", "NameResolutionError"):
+            return True
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, BaseException) and _is_connect_refusal(arg):
+                return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException) and _is_connect_refusal(reason):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    # requests' messages include the URL, and a read-by-email URL holds an email address.
+    if isinstance(exc, requests.ReadTimeout):
+        return "no answer within request_timeout"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    return f"connection failed ({type(exc).__name__})"

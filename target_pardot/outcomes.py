@@ -1,0 +1,185 @@
+"""What happened to each record: the run's tallies, the reject file and the closing summary."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import json
+import logging
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from target_pardot.api.errors import TargetPardotError
+
+logger = logging.getLogger(__name__)
+
+# The reject ratio is judged only once this many records were seen, so that two bad records at
+# the start of a run do not stop it.
+REJECT_RATIO_MIN_RECORDS = 20
+
+
+class Result(enum.Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    # Pardot's v3 batchUpsert answer does not say which of its items it created.
+    UPSERTED = "created or updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    stream: str
+    record: dict[str, Any]
+    reason: str
+    field: str | None = None
+    code: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rejected_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "stream": self.stream,
+            "field": self.field,
+            "code": self.code,
+            "reason": self.reason,
+            "record": self.record,
+        }
+
+
+class RejectFile:
+    """Appends rejections as JSON Lines to a file only its owner can read.
+
+    Rejected records hold personal data, so the file is created 0600 and opened lazily: a run
+    that rejects nothing leaves no file behind.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle: Any = None
+
+    def write(self, rejection: Rejection) -> None:
+        line = json.dumps(rejection.as_json(), default=str, ensure_ascii=False)
+        with self._lock:
+            if self._handle is None:
+                directory = os.path.dirname(self.path)
+                if directory:
+                    os.makedirs(directory, exist_ok=True)
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                os.chmod(self.path, 0o600)
+                self._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+            self._handle.write(line + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+
+class RunReport:
+    """Thread-safe tallies for one run of the target."""
+
+    def __init__(self, rejects: RejectFile, max_reject_ratio: float) -> None:
+        self.rejects = rejects
+        self.max_reject_ratio = max_reject_ratio
+        self._lock = threading.Lock()
+        self.results: Counter[Result] = Counter()
+        self.reject_codes: Counter[str] = Counter()
+        self.records_seen = 0
+        self.merged_duplicates = 0
+        self.unknown_traits: Counter[str] = Counter()
+        self.ignored_columns: Counter[str] = Counter()
+        self.notices: Counter[str] = Counter()
+
+    def saw(self, count: int) -> None:
+        with self._lock:
+            self.records_seen += count
+
+    def count(self, result: Result, n: int = 1) -> None:
+        with self._lock:
+            self.results[result] += n
+
+    def merged(self, n: int) -> None:
+        with self._lock:
+            self.merged_duplicates += n
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejects.write(rejection)
+        with self._lock:
+            self.results[Result.REJECTED] += 1
+            key = str(rejection.code) if rejection.code is not None else "target-pardot"
+            self.reject_codes[key] += 1
+        logger.warning(
+            "Rejected a record of stream '%s'%s: %s",
+            rejection.stream,
+            f" (field {rejection.field})" if rejection.field else "",
+            rejection.reason,
+        )
+
+    def note_unknown_traits(self, names: list[str]) -> None:
+        with self._lock:
+            self.unknown_traits.update(names)
+
+    def note_ignored(self, names: list[str]) -> None:
+        with self._lock:
+            self.ignored_columns.update(names)
+
+    def notice(self, message: str) -> None:
+        """A condition worth one line at the end of the run (not per record)."""
+        with self._lock:
+            self.notices[message] += 1
+
+    def check_reject_ratio(self) -> None:
+        with self._lock:
+            seen, rejected = self.records_seen, self.results[Result.REJECTED]
+        if self.max_reject_ratio >= 1 or seen < REJECT_RATIO_MIN_RECORDS:
+            return
+        if rejected / seen > self.max_reject_ratio:
+            raise TargetPardotError(
+                f"{rejected} of the {seen} records seen so far were rejected, more than "
+                f"max_reject_ratio {self.max_reject_ratio:g} allows: stopping so that a broken "
+                f"mapping does not reject a whole table. Reasons are in {self.rejects.path}."
+            )
+
+    def summary(self, call_counts: dict[str, int]) -> str:
+        with self._lock:
+            results = dict(self.results)
+            seen = self.records_seen
+            merged = self.merged_duplicates
+        parts = [f"{results.get(result, 0)} {result.value}" for result in Result]
+        api_calls = {name: n for name, n in sorted(call_counts.items()) if name != "oauth.token"}
+        calls_text = ", ".join(f"{name} {n}" for name, n in api_calls.items()) or "none"
+        text = (
+            f"target-pardot summary: {seen} records: {', '.join(parts)}"
+            f"{f', {merged} merged as duplicates' if merged else ''}; "
+            f"{sum(api_calls.values())} API calls ({calls_text}); "
+            f"{call_counts.get('oauth.token', 0)} token calls"
+        )
+        if results.get(Result.REJECTED):
+            codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.reject_codes.items()))
+            text += f"; rejects by code ({codes}) in {self.rejects.path}"
+        return text
+
+    def closing_lines(self) -> list[str]:
+        """Once-per-run warnings: the things users must act on but that are not failures."""
+        lines = []
+        if self.unknown_traits:
+            names = ", ".join(sorted(self.unknown_traits))
+            lines.append(
+                f"Traits not sent because no Pardot prospect field has their name: {names}. "
+                "Create custom fields for the ones you need (Pardot: Admin > Configure Fields > "
+                "Prospect Fields) or rename them with stream maps."
+            )
+        if self.ignored_columns:
+            names = ", ".join(sorted(self.ignored_columns))
+            lines.append(f"System columns not treated as prospect fields: {names}.")
+        lines.extend(
+            f"{message} ({n} time{'s' if n != 1 else ''})"
+            for message, n in sorted(self.notices.items())
+        )
+        return lines

@@ -1,0 +1,357 @@
+"""The target's settings: the JSON schema users see in `--about`, and the checked Settings object.
+
+The schema catches wrong types; `Settings.from_config` catches wrong combinations (a flow without
+its credentials, a malformed business unit id, plain HTTP to a remote host) before any call is
+made, and names the setting at fault.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
+SANDBOX_LOGIN_URL = "https://test.salesforce.com"
+PRODUCTION_PARDOT_URL = "https://pi.pardot.com"
+DEMO_PARDOT_URL = "https://pi.demo.pardot.com"
+
+AUTH_FLOWS = ("refresh_token", "client_credentials", "jwt_bearer", "password")
+LOOKUP_STRATEGIES = ("auto", "read", "scan")
+SUPPORTED_API_VERSIONS = (3, 4, 5)
+DEFAULT_REJECT_FILE = "target-pardot-rejects.jsonl"
+
+# Which credentials each flow needs, beyond client_id (all flows need it).
+FLOW_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "refresh_token": ("client_id", "client_secret", "refresh_token"),
+    "client_credentials": ("client_id", "client_secret"),
+    "jwt_bearer": ("client_id", "username", "private_key"),
+    "password": ("client_id", "client_secret", "username", "password"),
+}
+
+BUSINESS_UNIT_ID_PATTERN = re.compile(r"^0Uv[A-Za-z0-9]{15}$")
+
+CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
+    th.Property(
+        "business_unit_id",
+        th.StringType,
+        required=True,
+        description="Pardot business unit id (18 characters, starts with 0Uv), sent as the "
+        "Pardot-Business-Unit-Id header. Setup > Pardot Account Setup in Salesforce shows it.",
+    ),
+    th.Property(
+        "auth_flow",
+        th.StringType,
+        default="refresh_token",
+        allowed_values=list(AUTH_FLOWS),
+        description="Salesforce OAuth flow used to get an access token: refresh_token "
+        "(client_id, client_secret, refresh_token), client_credentials (client_id, "
+        "client_secret; login_url must be the org's My Domain URL), jwt_bearer (client_id, "
+        "username, private_key) or password (client_id, client_secret, username, password; "
+        "being retired by Salesforce).",
+    ),
+    th.Property("client_id", th.StringType, description="Connected app consumer key."),
+    th.Property(
+        "client_secret", th.StringType, secret=True, description="Connected app consumer secret."
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        secret=True,
+        description="OAuth refresh token (auth_flow refresh_token).",
+    ),
+    th.Property(
+        "username",
+        th.StringType,
+        description="Salesforce username (auth_flow password and jwt_bearer).",
+    ),
+    th.Property(
+        "password",
+        th.StringType,
+        secret=True,
+        description="Salesforce password followed by the security token (auth_flow password).",
+    ),
+    th.Property(
+        "private_key",
+        th.StringType,
+        secret=True,
+        description="PEM text of the private key whose certificate is on the connected app "
+        "(auth_flow jwt_bearer).",
+    ),
+    th.Property(
+        "access_token",
+        th.StringType,
+        secret=True,
+        description="A ready access token, used as is instead of an OAuth flow. It cannot be "
+        "refreshed: when Pardot rejects it (error 184) the run stops.",
+    ),
+    th.Property(
+        "login_url",
+        th.StringType,
+        description="Salesforce OAuth host. Default https://login.salesforce.com, or "
+        "https://test.salesforce.com when sandbox is true; use the My Domain URL for "
+        "client_credentials.",
+    ),
+    th.Property(
+        "pardot_url",
+        th.StringType,
+        description="Pardot API host. Default https://pi.pardot.com, or "
+        "https://pi.demo.pardot.com when sandbox is true (developer orgs use the demo host too).",
+    ),
+    th.Property(
+        "sandbox",
+        th.BooleanType,
+        default=False,
+        description="Switch the login_url and pardot_url defaults to the sandbox hosts.",
+    ),
+    th.Property(
+        "api_version",
+        th.IntegerType,
+        default=4,
+        allowed_values=list(SUPPORTED_API_VERSIONS),
+        description="Pardot API version: 3 (email is unique in the business unit), 4 (several "
+        "prospects may share an email) or 5 (works for both).",
+    ),
+    th.Property(
+        "campaign_id",
+        th.IntegerType,
+        description="Campaign given to prospects this target creates (otherwise Pardot uses "
+        "the account's oldest campaign).",
+    ),
+    th.Property(
+        "lookup_field",
+        th.StringType,
+        description="API name (field_id) of a Pardot custom field that identifies a prospect, "
+        "matched against the record's trait of the same name (or its userId, see "
+        "use_user_id_as_lookup). v4 and v5 only.",
+    ),
+    th.Property(
+        "use_user_id_as_lookup",
+        th.BooleanType,
+        default=False,
+        description="Match lookup_field against the record's userId instead of a trait, and "
+        "write the userId into that field on create.",
+    ),
+    th.Property(
+        "lookup_strategy",
+        th.StringType,
+        default="auto",
+        allowed_values=list(LOOKUP_STRATEGIES),
+        description="How prospects are found by lookup value or email: read (one read by email "
+        "per record), scan (page once through all prospects of the business unit, 200 per call "
+        "in v4, 1000 in v5) or auto (whichever costs fewer calls for this run).",
+    ),
+    th.Property(
+        "match_by_email",
+        th.BooleanType,
+        default=True,
+        description="v4/v5: a record with only an email updates the most recently updated "
+        "prospect with that email (one is created only when none exists). false applies "
+        "Pardot's raw v4 rule: every such record creates a new prospect.",
+    ),
+    th.Property(
+        "reject_file",
+        th.StringType,
+        default=DEFAULT_REJECT_FILE,
+        description="JSON Lines file that receives every rejected record with its stream, "
+        "Pardot's error code and the reason. Created owner-only (0600); appended to.",
+    ),
+    th.Property(
+        "max_reject_ratio",
+        th.NumberType,
+        default=0.5,
+        description="Stop the run when more than this share of the records seen so far were "
+        "rejected (checked once 20 records have been seen), so a broken mapping cannot "
+        "reject a whole table. 1 disables the check.",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType,
+        default=4,
+        description="Pardot calls in flight at once, across all streams (1 to 5; Pardot allows "
+        "5 per account, so 4 leaves room for other integrations).",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=6,
+        description="Attempts after the first for a call that failed transiently (connection "
+        "errors, timeouts, HTTP 5xx, concurrency limit and other transient Pardot codes).",
+    ),
+    th.Property(
+        "max_retry_seconds",
+        th.NumberType,
+        default=300,
+        description="Upper bound on the total time spent retrying one call.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType,
+        default=60,
+        description="Seconds to wait for Pardot's answer to one call.",
+    ),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class Settings:
+    business_unit_id: str
+    auth_flow: str
+    login_url: str
+    pardot_url: str
+    api_version: int
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    private_key: str | None = None
+    access_token: str | None = None
+    campaign_id: int | None = None
+    lookup_field: str | None = None
+    use_user_id_as_lookup: bool = False
+    lookup_strategy: str = "auto"
+    match_by_email: bool = True
+    reject_file: str = DEFAULT_REJECT_FILE
+    max_reject_ratio: float = 0.5
+    max_concurrency: int = 4
+    max_retries: int = 6
+    max_retry_seconds: float = 300.0
+    request_timeout: float = 60.0
+
+    def __repr__(self) -> str:
+        # Settings hold secrets; a repr that ends up in a traceback or log must not show them.
+        return (
+            f"Settings(business_unit_id={self.business_unit_id!r}, auth_flow={self.auth_flow!r}, "
+            f"login_url={self.login_url!r}, pardot_url={self.pardot_url!r}, "
+            f"api_version={self.api_version})"
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        errors = list(_problems(config))
+        if errors:
+            raise ConfigValidationError(
+                "target-pardot settings are invalid: " + "; ".join(errors), errors=errors
+            )
+        sandbox = bool(config.get("sandbox", False))
+        return cls(
+            business_unit_id=config["business_unit_id"],
+            auth_flow=config.get("auth_flow") or "refresh_token",
+            login_url=_strip(
+                config.get("login_url") or (SANDBOX_LOGIN_URL if sandbox else PRODUCTION_LOGIN_URL)
+            ),
+            pardot_url=_strip(
+                config.get("pardot_url") or (DEMO_PARDOT_URL if sandbox else PRODUCTION_PARDOT_URL)
+            ),
+            api_version=int(config.get("api_version", 4)),
+            client_id=config.get("client_id") or None,
+            client_secret=config.get("client_secret") or None,
+            refresh_token=config.get("refresh_token") or None,
+            username=config.get("username") or None,
+            password=config.get("password") or None,
+            private_key=config.get("private_key") or None,
+            access_token=config.get("access_token") or None,
+            campaign_id=config.get("campaign_id"),
+            lookup_field=config.get("lookup_field") or None,
+            use_user_id_as_lookup=bool(config.get("use_user_id_as_lookup", False)),
+            lookup_strategy=config.get("lookup_strategy") or "auto",
+            match_by_email=bool(config.get("match_by_email", True)),
+            reject_file=config.get("reject_file") or DEFAULT_REJECT_FILE,
+            max_reject_ratio=float(config.get("max_reject_ratio", 0.5)),
+            max_concurrency=int(config.get("max_concurrency", 4)),
+            max_retries=int(config.get("max_retries", 6)),
+            max_retry_seconds=float(config.get("max_retry_seconds", 300)),
+            request_timeout=float(config.get("request_timeout", 60)),
+        )
+
+
+def _strip(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _problems(config: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    business_unit_id = config.get("business_unit_id")
+    if not business_unit_id:
+        problems.append("business_unit_id is required")
+    elif not BUSINESS_UNIT_ID_PATTERN.match(str(business_unit_id)):
+        problems.append(
+            "business_unit_id must be 18 letters and digits starting with 0Uv "
+            f"(got {len(str(business_unit_id))} characters starting with "
+            f"{str(business_unit_id)[:3]!r})"
+        )
+
+    flow = config.get("auth_flow") or "refresh_token"
+    if flow not in AUTH_FLOWS:
+        problems.append(f"auth_flow must be one of {', '.join(AUTH_FLOWS)} (got {flow!r})")
+    elif not config.get("access_token"):
+        missing = [name for name in FLOW_REQUIREMENTS[flow] if not config.get(name)]
+        if missing:
+            problems.append(
+                f"auth_flow {flow} needs {', '.join(missing)} (or set access_token to use a "
+                "ready token)"
+            )
+
+    for name in ("login_url", "pardot_url"):
+        url = config.get(name)
+        if url:
+            problem = _url_problem(name, str(url))
+            if problem:
+                problems.append(problem)
+
+    version = config.get("api_version", 4)
+    if version not in SUPPORTED_API_VERSIONS:
+        problems.append(f"api_version must be 3, 4 or 5 (got {version!r})")
+
+    concurrency = config.get("max_concurrency", 4)
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= 5:
+        problems.append(
+            f"max_concurrency must be between 1 and 5: Pardot allows 5 calls in flight per "
+            f"account (got {concurrency!r})"
+        )
+
+    ratio = config.get("max_reject_ratio", 0.5)
+    if not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        problems.append(f"max_reject_ratio must be between 0 and 1 (got {ratio!r})")
+
+    for name in ("max_retries", "max_retry_seconds", "request_timeout"):
+        value = config.get(name)
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            problems.append(f"{name} must be a non-negative number (got {value!r})")
+
+    strategy = config.get("lookup_strategy") or "auto"
+    if strategy not in LOOKUP_STRATEGIES:
+        problems.append(f"lookup_strategy must be one of {', '.join(LOOKUP_STRATEGIES)}")
+
+    if config.get("lookup_field") and version == 3:
+        problems.append(
+            "lookup_field needs api_version 4 or 5: in v3 the email is the prospect's identity"
+        )
+    if config.get("use_user_id_as_lookup") and not config.get("lookup_field"):
+        problems.append("use_user_id_as_lookup needs lookup_field (the custom field to match)")
+    return problems
+
+
+def _url_problem(name: str, url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{name} must be an absolute http(s) URL (got {url!r})"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return f"{name} must use https unless it points at this machine (got {url!r})"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

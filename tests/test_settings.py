@@ -1,0 +1,123 @@
+"""Settings: bad combinations fail before any call, naming the setting; secrets stay hidden."""
+
+from __future__ import annotations
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from target_pardot.settings import (
+    DEMO_PARDOT_URL,
+    PRODUCTION_LOGIN_URL,
+    PRODUCTION_PARDOT_URL,
+    SANDBOX_LOGIN_URL,
+    Settings,
+)
+
+BASE = {
+    "business_unit_id": "0Uv000000000001AAA",
+    "client_id": "id",
+    "client_secret": "s3cret-value",
+    "refresh_token": "r3fresh-value",
+}
+
+
+def settings(**overrides: object) -> Settings:
+    return Settings.from_config({**BASE, **overrides})
+
+
+def problems(**overrides: object) -> str:
+    config = {**BASE, **overrides}
+    config = {key: value for key, value in config.items() if value is not None}
+    with pytest.raises(ConfigValidationError) as error:
+        Settings.from_config(config)
+    return str(error.value)
+
+
+def test_defaults_point_at_production_and_api_version_4() -> None:
+    result = settings()
+    assert result.login_url == PRODUCTION_LOGIN_URL
+    assert result.pardot_url == PRODUCTION_PARDOT_URL
+    assert result.api_version == 4
+    assert result.max_concurrency == 4
+    assert result.auth_flow == "refresh_token"
+
+
+def test_sandbox_switches_both_default_hosts() -> None:
+    result = settings(sandbox=True)
+    assert result.login_url == SANDBOX_LOGIN_URL
+    assert result.pardot_url == DEMO_PARDOT_URL
+
+
+def test_explicit_urls_win_over_sandbox_defaults_and_lose_trailing_slash() -> None:
+    result = settings(sandbox=True, login_url="https://acme.my.salesforce.com/")
+    assert result.login_url == "https://acme.my.salesforce.com"
+    assert result.pardot_url == DEMO_PARDOT_URL
+
+
+@pytest.mark.parametrize(
+    "business_unit_id", ["", "0Uv00000000000", "1Uv000000000001AAA", "0Uv000000000001AAA!"]
+)
+def test_malformed_business_unit_id_is_named(business_unit_id: str) -> None:
+    assert "business_unit_id" in problems(business_unit_id=business_unit_id)
+
+
+@pytest.mark.parametrize(
+    ("flow", "missing"),
+    [
+        ("refresh_token", "refresh_token"),
+        ("client_credentials", "client_secret"),
+        ("jwt_bearer", "private_key"),
+        ("password", "password"),
+    ],
+)
+def test_a_flow_without_its_credentials_names_what_is_missing(flow: str, missing: str) -> None:
+    config = {"business_unit_id": BASE["business_unit_id"], "auth_flow": flow, "client_id": "x",
+              "client_secret": "y", "username": "u", "refresh_token": "t", "password": "p",
+              "private_key": "k"}
+    config.pop(missing)
+    with pytest.raises(ConfigValidationError) as error:
+        Settings.from_config(config)
+    assert f"auth_flow {flow} needs" in str(error.value)
+    assert missing in str(error.value)
+
+
+def test_a_static_access_token_needs_no_flow_credentials() -> None:
+    result = Settings.from_config(
+        {"business_unit_id": BASE["business_unit_id"], "access_token": "00Dxx!token"}
+    )
+    assert result.access_token == "00Dxx!token"
+
+
+@pytest.mark.parametrize("name", ["login_url", "pardot_url"])
+def test_plain_http_is_refused_unless_it_is_this_machine(name: str) -> None:
+    assert f"{name} must use https" in problems(**{name: "http://pi.pardot.com"})
+    assert getattr(settings(**{name: "http://127.0.0.1:8080"}), name) == "http://127.0.0.1:8080"
+    assert getattr(settings(**{name: "http://localhost:8080"}), name) == "http://localhost:8080"
+
+
+@pytest.mark.parametrize("concurrency", [0, 6])
+def test_max_concurrency_stays_within_pardots_limit(concurrency: int) -> None:
+    assert "max_concurrency" in problems(max_concurrency=concurrency)
+
+
+def test_lookup_field_is_refused_on_v3() -> None:
+    assert "lookup_field needs api_version 4 or 5" in problems(api_version=3, lookup_field="org")
+
+
+def test_user_id_as_lookup_needs_a_lookup_field() -> None:
+    assert "use_user_id_as_lookup needs lookup_field" in problems(use_user_id_as_lookup=True)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = problems(business_unit_id="bad", max_concurrency=9, api_version=7)
+    assert "business_unit_id" in text
+    assert "max_concurrency" in text
+    assert "api_version" in text
+
+
+def test_repr_and_errors_never_show_secrets() -> None:
+    result = settings(password="pw-secret", private_key="-----BEGIN KEY-----")
+    shown = repr(result) + str(result)
+    for secret in ("s3cret-value", "r3fresh-value", "pw-secret", "BEGIN KEY"):
+        assert secret not in shown
+    assert "s3cret-value" not in problems(business_unit_id="bad")
