@@ -1,0 +1,582 @@
+"""Map identify traits onto Pardot prospect fields, formatted and checked for the API version.
+
+Names follow Pardot v3/v4 (snake_case); :func:`to_v5_name` gives the v5 (camelCase) spelling.
+Nothing here talks to Pardot: the custom fields come in as a :class:`FieldCatalog` the caller
+built from the custom-field endpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from target_pardot.identify import RecordError
+
+STANDARD_FIELDS: frozenset[str] = frozenset(
+    {
+        "salutation",
+        "first_name",
+        "last_name",
+        "email",
+        "password",
+        "company",
+        "prospect_account_id",
+        "website",
+        "job_title",
+        "department",
+        "country",
+        "address_one",
+        "address_two",
+        "city",
+        "state",
+        "territory",
+        "zip",
+        "phone",
+        "fax",
+        "source",
+        "annual_revenue",
+        "employees",
+        "industry",
+        "years_in_business",
+        "comments",
+        "notes",
+        "score",
+        "is_do_not_email",
+        "is_do_not_call",
+        "is_reviewed",
+        "is_starred",
+        "campaign_id",
+        "crm_owner_fid",
+    }
+)
+
+READ_ONLY_FIELDS: frozenset[str] = frozenset(
+    {
+        "id",
+        "grade",
+        "last_activity_at",
+        "recent_interaction",
+        "crm_lead_fid",
+        "crm_contact_fid",
+        "crm_account_fid",
+        "crm_last_sync",
+        "crm_url",
+        "opted_out",
+        "created_at",
+        "updated_at",
+    }
+)
+
+MAX_TEXT_LENGTH = 255
+MAX_LONG_TEXT_LENGTH = 65535
+MAX_EMAIL_LENGTH = 255
+
+FieldValue = str | list[str] | bool | int | float
+_FieldKind = Literal["text", "long_text", "integer", "number", "boolean", "date"]
+
+_LONG_TEXT_FIELDS = frozenset({"comments", "notes"})
+# Pardot stores these as integers (ids and the score) and answers anything else with
+# error 56 "Invalid number"; catching it here names the trait instead of a batch index.
+_INTEGER_FIELDS = frozenset({"score", "campaign_id", "prospect_account_id"})
+_BOOLEAN_FIELDS = frozenset({"is_do_not_email", "is_do_not_call", "is_reviewed", "is_starred"})
+# The identity is the caller's business (matching, upsert keys), never a field to write.
+_IDENTITY_TRAITS = frozenset({"email", "pardot_id", "pardot_fid", "user_id"})
+# Pardot's checkbox and multi-select custom fields both hold several values at once.
+_MULTI_VALUE_TYPES = frozenset({"checkbox", "multi-select"})
+
+# Segment (and warehouse-flattened Segment) trait names for standard fields, keyed by their
+# snake_case form. Flattened nested traits arrive as `address_city`, `address__city` or
+# `address.city`; snake_case folds all three to `address_city`.
+_TRAIT_ALIASES: dict[str, str] = {
+    "title": "job_title",
+    "postal_code": "zip",
+    "zip_code": "zip",
+    "company_name": "company",
+    "address_street": "address_one",
+    "address_street2": "address_two",
+    "address_secondary": "address_two",
+    "address_city": "city",
+    "address_state": "state",
+    "address_postal_code": "zip",
+    "address_zip": "zip",
+    "address_country": "country",
+}
+_ADDRESS_PARTS: dict[str, str] = {
+    "street": "address_one",
+    "street2": "address_two",
+    "secondary": "address_two",
+    "city": "city",
+    "state": "state",
+    "postal_code": "zip",
+    "zip": "zip",
+    "country": "country",
+}
+
+# When several traits land on one field, an exact Pardot name beats an alias, which beats a
+# value derived from `name`; equal ranks go to the trait that came first in the input.
+_EXACT, _ALIAS, _DERIVED = 0, 1, 2
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[\s.\-_]+")
+
+_EMAIL_LOCAL_PART = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
+# A letter or digit (any script, for IDN domains), hyphens allowed inside but not at the ends.
+_DOMAIN_LABEL = re.compile(r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?")
+
+
+@dataclass(frozen=True)
+class CustomField:
+    """A Pardot custom field, as the custom-field endpoint describes it.
+
+    `type` is Pardot's name for it (Text, Number, Date, Checkbox, Dropdown, Radio Button,
+    Multi-Select, Textarea, Hidden, CRM User...). Checkbox and Multi-Select fields accept a list
+    of values even when `multi` is False, because Pardot always stores several values for them.
+    """
+
+    field_id: str
+    type: str = "Text"
+    multi: bool = False
+
+
+@dataclass
+class FieldCatalog:
+    """The fields a business unit has: Pardot's standard ones plus its custom fields."""
+
+    custom: dict[str, CustomField] = field(default_factory=dict)
+
+    def is_known(self, name: str) -> bool:
+        """Whether `name` is a writable standard field or a custom field (case-insensitive)."""
+        return snake_case(name) in STANDARD_FIELDS or _find_custom_field(name, self) is not None
+
+    @classmethod
+    def from_custom_fields(cls, fields: Iterable[CustomField]) -> FieldCatalog:
+        return cls(custom={custom_field.field_id: custom_field for custom_field in fields})
+
+
+@dataclass
+class MappedFields:
+    """The result of :func:`map_traits`.
+
+    `values` maps Pardot v3/v4 field names (custom fields by their exact field_id) to values
+    ready to send. `unknown` lists traits, named as in the input (dotted for nested ones such as
+    "address.floor"), that were not sent: no such field, or a read-only one (check the name's
+    :func:`snake_case` against READ_ONLY_FIELDS to tell which). `errors` are values Pardot
+    would refuse; a record with any should be rejected whole.
+    """
+
+    values: dict[str, FieldValue] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one trait goes and what kind of value that field takes."""
+
+    name: str
+    kind: _FieldKind
+    multi: bool = False
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    target: _Target
+    rank: int
+    path: str
+    value: Any
+
+
+def snake_case(name: str) -> str:
+    """`firstName`, `FIRST_NAME`, `first name` and `address.postalCode` as Pardot spells names.
+
+    Dots, dashes, spaces and repeated underscores all become one underscore, so traits that a
+    flattener joined with "." or "__" compare equal to Segment's warehouse columns.
+    """
+    split_words = _CAMEL_BOUNDARY.sub("_", name.strip())
+    return _SEPARATORS.sub("_", split_words).strip("_").lower()
+
+
+def map_traits(
+    traits: Mapping[str, Any], catalog: FieldCatalog, *, api_version: int
+) -> MappedFields:
+    """Translate traits into Pardot prospect fields for `api_version` (3, 4 or 5).
+
+    Names are matched case-insensitively after camelCase -> snake_case, with Segment's aliases
+    (`title`, `name`, `company.name`, the `address` object and its flattened columns). Identity
+    traits (email, user id, Pardot ids) are left to the caller and never appear in the result.
+
+    A `None` value is skipped, not sent as a blank: an unset trait leaves the prospect's field
+    as it is in Pardot, the same as v3/v4 treat an absent parameter. Blank text is sent as ""
+    for every field type, which is how Pardot clears a field.
+
+    v3/v4 values are strings (booleans "1"/"0", numbers without exponent, dates in ISO 8601);
+    v5 values stay JSON-native (booleans, numbers), with dates as ISO 8601 text. Lists are only
+    accepted for multi-value custom fields and are returned as lists; the client spreads them
+    into `<field>_0`, `<field>_1`... for v3/v4.
+    """
+    if api_version not in (3, 4, 5):
+        raise ValueError(f"api_version must be 3, 4 or 5, got {api_version!r}")
+
+    candidates: list[_Candidate] = []
+    unknown: list[str] = []
+    errors: list[RecordError] = []
+    full_name: tuple[str, Any] | None = None
+
+    for key, value in traits.items():
+        if value is None:
+            continue
+        snake = snake_case(key)
+        if snake in _IDENTITY_TRAITS:
+            continue
+        if snake == "name" and _find_custom_field(key, catalog) is None:
+            full_name = full_name or (key, value)
+        elif snake == "address" and isinstance(value, Mapping):
+            candidates += _address_candidates(key, value, unknown)
+        elif snake == "company" and isinstance(value, Mapping):
+            candidates += _company_candidates(key, value, unknown)
+        elif (candidate := _resolve(key, snake, value, catalog)) is not None:
+            candidates.append(candidate)
+        else:
+            unknown.append(key)
+
+    if full_name is not None:
+        try:
+            candidates += _name_candidates(*full_name)
+        except RecordError as error:
+            errors.append(error)
+
+    values: dict[str, FieldValue] = {}
+    filled: set[str] = set()
+    # sorted() is stable, so equal ranks keep input order and the first trait wins.
+    for candidate in sorted(candidates, key=lambda each: each.rank):
+        if candidate.target.name in filled:
+            continue
+        # A bad value still fills its field, so a lower-ranked trait cannot quietly stand in.
+        filled.add(candidate.target.name)
+        try:
+            values[candidate.target.name] = _format_for_field(candidate, api_version)
+        except RecordError as error:
+            errors.append(error)
+    return MappedFields(values=values, unknown=unknown, errors=errors)
+
+
+def to_v5_name(name: str, catalog: FieldCatalog) -> str:
+    """The v5 spelling of a v3/v4 field name: `first_name` -> `firstName`.
+
+    Custom fields keep their field_id unchanged (v5 addresses them by the custom-field
+    endpoint's fieldId), with the catalog's exact casing.
+    """
+    custom_field = _find_custom_field(name, catalog)
+    if custom_field is not None:
+        return custom_field.field_id
+    first, *rest = snake_case(name).split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+def validate_email(email: str | None, field: str = "email") -> str:
+    """Return `email` with surrounding whitespace removed, or raise RecordError naming `field`.
+
+    Plausible, not RFC-complete: one @, no whitespace, a dotted domain of letters (any script,
+    so IDN domains pass), digits and inner hyphens, and at most 255 characters (Pardot's limit;
+    it answers longer ones with error 4 "Invalid prospect email address").
+    """
+    if email is None:
+        raise RecordError(field, "the email address is missing")
+    if not isinstance(email, str):
+        raise RecordError(field, f"an email address must be text, got {type(email).__name__}")
+    candidate = email.strip()
+    if not candidate:
+        raise RecordError(field, "the email address is missing")
+    if len(candidate) > MAX_EMAIL_LENGTH:
+        raise RecordError(
+            field,
+            f"the email address is {len(candidate)} characters long; "
+            f"Pardot allows at most {MAX_EMAIL_LENGTH}",
+        )
+    if any(character.isspace() for character in candidate):
+        raise RecordError(field, f"{candidate!r} contains whitespace")
+    if candidate.count("@") != 1:
+        raise RecordError(field, f"{candidate!r} must contain exactly one @")
+    local_part, domain = candidate.split("@")
+    if not _EMAIL_LOCAL_PART.fullmatch(local_part):
+        raise RecordError(field, f"{candidate!r} has an invalid part before the @")
+    labels = domain.split(".")
+    if len(labels) < 2:
+        raise RecordError(field, f"{candidate!r} has no dot in its domain")
+    if not all(_DOMAIN_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        raise RecordError(field, f"{candidate!r} has an invalid domain")
+    return candidate
+
+
+def _find_custom_field(name: str, catalog: FieldCatalog) -> CustomField | None:
+    """The custom field `name` refers to: same field_id ignoring case, else same snake_case."""
+    lowered = name.lower()
+    for field_id, custom_field in catalog.custom.items():
+        if field_id.lower() == lowered:
+            return custom_field
+    snake = snake_case(name)
+    for field_id, custom_field in catalog.custom.items():
+        if snake_case(field_id) == snake:
+            return custom_field
+    return None
+
+
+def _resolve(key: str, snake: str, value: Any, catalog: FieldCatalog) -> _Candidate | None:
+    """The field a top-level trait writes, or None when it matches nothing writable."""
+    if snake in READ_ONLY_FIELDS:
+        return None
+    if snake in STANDARD_FIELDS:
+        return _Candidate(_standard_target(snake), _EXACT, key, value)
+    custom_field = _find_custom_field(key, catalog)
+    if custom_field is not None:
+        return _Candidate(_custom_target(custom_field), _EXACT, key, value)
+    if snake in _TRAIT_ALIASES:
+        return _Candidate(_standard_target(_TRAIT_ALIASES[snake]), _ALIAS, key, value)
+    if snake == "address":
+        # Segment documents `address` as an object; a plain string can only be the street.
+        return _Candidate(_standard_target("address_one"), _ALIAS, key, value)
+    return None
+
+
+def _address_candidates(
+    key: str, address: Mapping[str, Any], unknown: list[str]
+) -> list[_Candidate]:
+    candidates: list[_Candidate] = []
+    for part, value in address.items():
+        if value is None:
+            continue
+        path = f"{key}.{part}"
+        target_name = _ADDRESS_PARTS.get(snake_case(part))
+        if target_name is None:
+            unknown.append(path)
+        else:
+            candidates.append(_Candidate(_standard_target(target_name), _ALIAS, path, value))
+    return candidates
+
+
+def _company_candidates(
+    key: str, company: Mapping[str, Any], unknown: list[str]
+) -> list[_Candidate]:
+    candidates: list[_Candidate] = []
+    for part, value in company.items():
+        if value is None:
+            continue
+        path = f"{key}.{part}"
+        if snake_case(part) == "name":
+            candidates.append(_Candidate(_standard_target("company"), _ALIAS, path, value))
+        else:
+            # Segment's company object also has id, industry, plan...: those describe the
+            # account, not the prospect, so they are reported rather than guessed at.
+            unknown.append(path)
+    return candidates
+
+
+def _name_candidates(key: str, value: Any) -> list[_Candidate]:
+    """first_name/last_name from a full name: the last word is the last name.
+
+    Each half is only a fallback (lowest rank), so an explicit first or last name wins.
+    """
+    _reject_containers(key, value)
+    words = _as_text(value, key).split()
+    if not words:
+        return []
+    if len(words) == 1:
+        return [_Candidate(_standard_target("first_name"), _DERIVED, key, words[0])]
+    return [
+        _Candidate(_standard_target("first_name"), _DERIVED, key, " ".join(words[:-1])),
+        _Candidate(_standard_target("last_name"), _DERIVED, key, words[-1]),
+    ]
+
+
+def _standard_target(name: str) -> _Target:
+    if name in _LONG_TEXT_FIELDS:
+        return _Target(name, "long_text")
+    if name in _INTEGER_FIELDS:
+        return _Target(name, "integer")
+    if name in _BOOLEAN_FIELDS:
+        return _Target(name, "boolean")
+    return _Target(name, "text")
+
+
+def _custom_target(custom_field: CustomField) -> _Target:
+    pardot_type = custom_field.type.strip().lower()
+    multi = custom_field.multi or pardot_type in _MULTI_VALUE_TYPES
+    kind: _FieldKind
+    if pardot_type == "number":
+        kind = "number"
+    elif pardot_type == "date":
+        kind = "date"
+    elif pardot_type == "textarea":
+        kind = "long_text"
+    else:
+        kind = "text"
+    return _Target(custom_field.field_id, kind, multi)
+
+
+def _format_for_field(candidate: _Candidate, api_version: int) -> FieldValue:
+    target, path, value = candidate.target, candidate.path, candidate.value
+    if target.multi and isinstance(value, (list, tuple)):
+        items: list[Any] = []
+        for index, item in enumerate(value):
+            if item is None:
+                continue
+            if isinstance(item, (Mapping, list, tuple)):
+                raise RecordError(
+                    path, f"item {index} is {_container_name(item)}; expected single values"
+                )
+            items.append(_format_scalar(target, path, item, api_version))
+        return items
+    _reject_containers(path, value)
+    return _format_scalar(target, path, value, api_version)
+
+
+def _format_scalar(target: _Target, path: str, value: Any, api_version: int) -> Any:
+    # Blank text is how Pardot clears a field, whatever its type, so it is not "not a number".
+    if isinstance(value, str) and not value.strip():
+        return ""
+    if target.kind in ("integer", "number"):
+        number = _parse_number(path, value)
+        if target.kind == "integer" and number != number.to_integral_value():
+            raise RecordError(path, f"{target.name} must be a whole number, got {value!r}")
+        if api_version == 5:
+            return int(number) if number == number.to_integral_value() else float(number)
+        return _decimal_text(number)
+    if target.kind == "boolean":
+        flag = _parse_boolean(path, value)
+        if api_version == 5:
+            return flag
+        return "1" if flag else "0"
+    if target.kind == "date":
+        return _date_text(path, value)
+
+    formatted = _as_text(value, path) if api_version != 5 else _json_native(value, path)
+    if isinstance(formatted, str):
+        limit = MAX_LONG_TEXT_LENGTH if target.kind == "long_text" else MAX_TEXT_LENGTH
+        if len(formatted) > limit:
+            raise RecordError(
+                path,
+                f"the value is {len(formatted)} characters long; "
+                f"Pardot allows at most {limit} in {target.name}",
+            )
+    return formatted
+
+
+def _reject_containers(path: str, value: Any) -> None:
+    if isinstance(value, (Mapping, list, tuple)):
+        raise RecordError(path, f"expected a single value, got {_container_name(value)}")
+
+
+def _container_name(value: Any) -> str:
+    return "an object" if isinstance(value, Mapping) else "a list"
+
+
+def _as_text(value: Any, path: str) -> str:
+    """A scalar as v3/v4 form text."""
+    if isinstance(value, str):
+        return value
+    # bool before int: bool is an int subclass, and Pardot reads checkboxes as 1/0.
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (float, Decimal)):
+        return _decimal_text(_finite_decimal(path, value))
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    raise RecordError(path, f"unsupported value type {type(value).__name__}")
+
+
+def _json_native(value: Any, path: str) -> str | bool | int | float:
+    """A scalar as a v5 JSON value."""
+    if isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RecordError(path, f"{value!r} is not a finite number")
+        return value
+    if isinstance(value, Decimal):
+        number = _finite_decimal(path, value)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    raise RecordError(path, f"unsupported value type {type(value).__name__}")
+
+
+def _finite_decimal(path: str, value: float | Decimal) -> Decimal:
+    # str(float) is the shortest repr that round-trips, so 0.1 stays 0.1, not 0.1000000000000000055.
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not number.is_finite():
+        raise RecordError(path, f"{value!r} is not a finite number")
+    return number
+
+
+def _decimal_text(number: Decimal) -> str:
+    """Plain notation: Pardot rejects exponents such as 1E+3 or 1e-07."""
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number, "f")
+
+
+def _parse_number(path: str, value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise RecordError(path, "expected a number, got a boolean")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, (float, Decimal)):
+        return _finite_decimal(path, value)
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise RecordError(path, f"expected a number, got {value!r}") from None
+        if not number.is_finite():
+            raise RecordError(path, f"expected a number, got {value!r}")
+        return number
+    raise RecordError(path, f"expected a number, got {type(value).__name__}")
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "0"})
+
+
+def _parse_boolean(path: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise RecordError(path, f"expected true or false, got {value!r}")
+
+
+def _date_text(path: str, value: Any) -> str:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        if _is_iso_date(text):
+            return text
+    raise RecordError(path, f"expected a date (YYYY-MM-DD or ISO 8601), got {value!r}")
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        # Python 3.10's parser does not know the "Z" suffix that most exports use.
+        dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,345 @@
+"""Turn one Singer record into a normalised identify: who the prospect is, and its traits.
+
+Three input shapes are accepted, detected per record:
+
+1. A Segment identify event (``{"type": "identify", "userId": ..., "traits": {...}, ...}``).
+2. A Segment warehouse row: the event flattened into snake_case columns, traits as columns.
+3. A flat row of Pardot field names plus ``pardot_id`` / ``pardot_fid`` / ``user_id``.
+
+Shapes 2 and 3 share one path: both are flat rows whose system columns are dropped.
+This module only reshapes; whether the result can become a prospect (valid email, known
+fields, values Pardot accepts) is decided by :mod:`target_pardot.fields` and the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+# Keys that only a Segment event (not a warehouse row) carries. Warehouse rows spell them in
+# snake_case, so their presence is what tells the two flat-looking shapes apart.
+_SEGMENT_EVENT_KEYS = frozenset({"traits", "context", "integrations", "userId", "anonymousId"})
+
+# Segment message types that are not identify. A record carrying one of these is a Segment
+# event of the wrong kind even when nothing else marks it as an event.
+_OTHER_SEGMENT_TYPES = frozenset({"track", "page", "screen", "group", "alias"})
+
+_WAREHOUSE_SYSTEM_COLUMNS = frozenset(
+    {
+        "id",
+        "received_at",
+        "sent_at",
+        "timestamp",
+        "original_timestamp",
+        "uuid_ts",
+        "loaded_at",
+        "anonymous_id",
+        "event",
+        "event_text",
+        "message_id",
+        "channel",
+        "type",
+        "version",
+    }
+)
+_WAREHOUSE_SYSTEM_PREFIXES = ("context_", "_sdc_")
+
+# Identity keys found among traits: the email becomes `Identify.email`; the others are not
+# trusted as Pardot identifiers inside an event's traits (ids come from `integrations.Pardot`),
+# so they are reported as ignored rather than silently passed on as prospect data.
+_TRAIT_IDENTITY_KEYS = frozenset({"email", "userid", "user_id", "pardot_id", "pardot_fid"})
+
+
+class RecordError(ValueError):
+    """A record that can never succeed as it is.
+
+    `field` names the offending field (dotted path as in the input, e.g. "traits.email"),
+    `reason` is a human sentence.
+    """
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+@dataclass
+class Identify:
+    """One record reduced to the prospect's identity and its data.
+
+    `traits` keeps the input's naming and Python values (datetime, Decimal...) for
+    :func:`target_pardot.fields.map_traits`; `record` is the JSON-safe original for reject files.
+    """
+
+    stream: str
+    record: dict[str, Any]
+    email: str | None
+    email_field: str | None
+    user_id: str | None
+    pardot_id: str | None
+    pardot_fid: str | None
+    traits: dict[str, Any]
+    ignored: list[str]
+
+
+def normalise_record(stream: str, record: Mapping[str, Any]) -> Identify:
+    """Detect the record's shape and pull out identity, ids and traits.
+
+    Raises RecordError for input that is structurally wrong (not an object, traits that are
+    not an object, an email that is not text, a Segment event that is not an identify).
+    A record without an email or without traits is not an error here: the caller decides
+    whether an id alone is enough.
+    """
+    if not isinstance(record, Mapping):
+        raise RecordError(None, f"a record must be a JSON object, got {_describe_type(record)}")
+    if _is_segment_event(record):
+        return _from_segment_event(stream, record)
+    return _from_flat_row(stream, record)
+
+
+def _is_segment_event(record: Mapping[str, Any]) -> bool:
+    if any(key in record for key in _SEGMENT_EVENT_KEYS):
+        return True
+    # `type` alone is ambiguous: warehouse exports may carry a `type` column too, and a flat
+    # row with `type: "identify"` is read the same by both paths (email and columns), except
+    # the flat path keeps its other columns as traits instead of dropping them. So only a
+    # non-identify Segment type routes a bare record here, to be rejected.
+    message_type = record.get("type")
+    return isinstance(message_type, str) and message_type.strip().lower() in _OTHER_SEGMENT_TYPES
+
+
+def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
+    _require_identify_type(record)
+
+    traits = _optional_object(record, "traits", "traits")
+    context = _optional_object(record, "context", "context")
+    context_traits = _optional_object(context, "traits", "context.traits") if context else None
+
+    email, email_field = _first_email(
+        [
+            (traits, "traits."),
+            (context_traits, "context.traits."),
+            (record, ""),
+        ]
+    )
+
+    pardot_id, pardot_fid = _pardot_ids_from_integrations(record)
+    user_id = _identifier_from(record, ("userId", "user_id"))
+
+    # Shallow merge: Segment's context.traits is the client's cached copy of the user's traits,
+    # so an object sent in this call's traits (address...) replaces the cached one whole.
+    merged: dict[str, Any] = {**(context_traits or {}), **(traits or {})}
+    ignored: list[str] = []
+    prospect_traits: dict[str, Any] = {}
+    for key, value in merged.items():
+        if key.lower() in _TRAIT_IDENTITY_KEYS:
+            if key.lower() != "email":
+                ignored.append(f"traits.{key}")
+            continue
+        prospect_traits[key] = _copy_containers(value)
+
+    identity_keys_used = {"traits", "email", "userId"}
+    if "userId" not in record:
+        identity_keys_used.add("user_id")
+    ignored = [key for key in record if key not in identity_keys_used] + ignored
+
+    return Identify(
+        stream=stream,
+        record=_json_safe(record),
+        email=email,
+        email_field=email_field,
+        user_id=user_id,
+        pardot_id=pardot_id,
+        pardot_fid=pardot_fid,
+        traits=prospect_traits,
+        ignored=ignored,
+    )
+
+
+def _from_flat_row(stream: str, record: Mapping[str, Any]) -> Identify:
+    # Non-identify Segment types never get here (see _is_segment_event), so a `type` column
+    # left on a flat row is only a system column.
+    email, email_field = _first_email([(record, "")])
+    traits: dict[str, Any] = {}
+    ignored: list[str] = []
+    for key, value in record.items():
+        lowered = key.lower()
+        if lowered in _TRAIT_IDENTITY_KEYS:
+            continue
+        if lowered in _WAREHOUSE_SYSTEM_COLUMNS or lowered.startswith(_WAREHOUSE_SYSTEM_PREFIXES):
+            ignored.append(key)
+            continue
+        traits[key] = _copy_containers(value)
+
+    return Identify(
+        stream=stream,
+        record=_json_safe(record),
+        email=email,
+        email_field=email_field,
+        user_id=_identifier_from(record, ("user_id",)),
+        pardot_id=_identifier_from(record, ("pardot_id",)),
+        pardot_fid=_identifier_from(record, ("pardot_fid",)),
+        traits=traits,
+        ignored=ignored,
+    )
+
+
+def _require_identify_type(record: Mapping[str, Any]) -> None:
+    message_type = record.get("type")
+    if message_type is None:
+        return
+    if not isinstance(message_type, str) or message_type.strip().lower() != "identify":
+        raise RecordError(
+            "type",
+            f"this is a {message_type!r} event; only identify events can become prospects",
+        )
+
+
+def _optional_object(container: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any] | None:
+    """The object at `key`, or None when absent or null; anything else is a RecordError."""
+    value = container.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise RecordError(path, f"must be an object, got {_describe_type(value)}")
+    return value
+
+
+def _first_email(
+    sources: list[tuple[Mapping[str, Any] | None, str]],
+) -> tuple[str | None, str | None]:
+    """The first non-blank email among `sources` (mapping, path prefix), trimmed, and its path.
+
+    A blank email falls through to the next source, but a non-text one is an error even if a
+    later source has a good one: the record contradicts itself and someone should look.
+    """
+    for mapping, prefix in sources:
+        if mapping is None:
+            continue
+        found = _lookup(mapping, "email")
+        if found is None:
+            continue
+        key, value = found
+        if value is None:
+            continue
+        path = f"{prefix}{key}"
+        if not isinstance(value, str):
+            raise RecordError(path, f"an email address must be text, got {_describe_type(value)}")
+        trimmed = value.strip()
+        if trimmed:
+            return trimmed, path
+    return None, None
+
+
+def _pardot_ids_from_integrations(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    integrations = _optional_object(record, "integrations", "integrations")
+    if integrations is None:
+        return None, None
+    found = _lookup(integrations, "pardot")
+    if found is None:
+        return None, None
+    key, options = found
+    # Segment also allows `"Pardot": true/false` to switch the destination on or off; that
+    # carries no ids, and acting on it is the caller's choice, not a malformed record.
+    if options is None or isinstance(options, bool):
+        return None, None
+    path = f"integrations.{key}"
+    if not isinstance(options, Mapping):
+        raise RecordError(path, f"must be an object, got {_describe_type(options)}")
+    return (
+        _identifier_from(options, ("id",), path_prefix=f"{path}."),
+        _identifier_from(options, ("fid",), path_prefix=f"{path}."),
+    )
+
+
+def _identifier_from(
+    mapping: Mapping[str, Any], keys: tuple[str, ...], *, path_prefix: str = ""
+) -> str | None:
+    """The first present identifier among `keys`, as trimmed text; None when absent or blank."""
+    for wanted in keys:
+        found = _lookup(mapping, wanted)
+        if found is None or found[1] is None:
+            continue
+        key, value = found
+        text = _identifier_text(value, f"{path_prefix}{key}")
+        if text is not None:
+            return text
+    return None
+
+
+def _identifier_text(value: Any, path: str) -> str | None:
+    # bool is an int subclass; an id of `true` is a bug upstream, not the id 1.
+    if isinstance(value, bool):
+        raise RecordError(path, "an identifier must be text or a whole number, got a boolean")
+    if isinstance(value, int):
+        return str(value)
+    # Warehouses and JSON parsers sometimes hand whole numbers back as floats or Decimals.
+    if isinstance(value, (float, Decimal)) and _is_whole_number(value):
+        return str(int(value))
+    if isinstance(value, str):
+        return value.strip() or None
+    raise RecordError(
+        path, f"an identifier must be text or a whole number, got {_describe_type(value)}"
+    )
+
+
+def _is_whole_number(value: float | Decimal) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_finite() and value == value.to_integral_value()
+    return value.is_integer()
+
+
+def _lookup(mapping: Mapping[str, Any], key: str) -> tuple[str, Any] | None:
+    """`(actual_key, value)` for `key`, matched exactly first, then ignoring case.
+
+    Case-insensitive matching lets uppercase warehouses (Snowflake: EMAIL, USER_ID) work.
+    """
+    if key in mapping:
+        return key, mapping[key]
+    lowered = key.lower()
+    for candidate, value in mapping.items():
+        if isinstance(candidate, str) and candidate.lower() == lowered:
+            return candidate, value
+    return None
+
+
+def _copy_containers(value: Any) -> Any:
+    """Copy nested objects and lists so callers can edit traits without touching the input."""
+    if isinstance(value, Mapping):
+        return {key: _copy_containers(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy_containers(item) for item in value]
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    """A copy of `value` that json.dumps accepts, for writing rejected records to disk."""
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    # A reject file must never fail to write; text keeps whatever the value was readable.
+    return str(value)
+
+
+def _describe_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (int, float, Decimal)):
+        return "a number"
+    return type(value).__name__
