@@ -71,9 +71,16 @@ def test_malformed_business_unit_id_is_named(business_unit_id: str) -> None:
     ],
 )
 def test_a_flow_without_its_credentials_names_what_is_missing(flow: str, missing: str) -> None:
-    config = {"business_unit_id": BASE["business_unit_id"], "auth_flow": flow, "client_id": "x",
-              "client_secret": "y", "username": "u", "refresh_token": "t", "password": "p",
-              "private_key": "k"}
+    config = {
+        "business_unit_id": BASE["business_unit_id"],
+        "auth_flow": flow,
+        "client_id": "x",
+        "client_secret": "y",
+        "username": "u",
+        "refresh_token": "t",
+        "password": "p",
+        "private_key": "k",
+    }
     config.pop(missing)
     with pytest.raises(ConfigValidationError) as error:
         Settings.from_config(config)

@@ -19,7 +19,7 @@ import requests
 from target_pardot.api.errors import AuthenticationError
 from target_pardot.settings import Settings
 
-TOKEN_PATH = "/services/oauth2/token"
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 (a URL path, not a secret)
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Salesforce answers this when two token requests for the same grant overlap: retry it.
 ALREADY_PROCESSING = "token request is already being processed"

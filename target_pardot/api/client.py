@@ -269,9 +269,7 @@ def _interpret(endpoint: str, response: requests.Response) -> ApiResponse | _Ret
         body = None
     if not isinstance(body, dict):
         if status >= 500 or status < 300:
-            return _Retry(
-                f"HTTP {status} without a Pardot answer", retry_after, maybe_applied=True
-            )
+            return _Retry(f"HTTP {status} without a Pardot answer", retry_after, maybe_applied=True)
         if status == 429:
             return _Retry("HTTP 429 without a Pardot answer", retry_after)
         raise TargetPardotError(

@@ -53,12 +53,15 @@ CODE_CLASSES: dict[int, ErrorClass] = {
 }
 
 # Batch responses carry only messages, not codes; these recover the code so reject files and
-# retries can use it. Matched as lower-case prefixes because Pardot appends details.
+# retries can use it. Matched as lower-case substrings, first match wins, because Pardot
+# appends details and can join several messages for one item.
 MESSAGE_CODES: tuple[tuple[str, int], ...] = (
+    ("prospect id and fid do not match", 81),
     ("invalid prospect email address", 4),
     ("invalid prospect id", 3),
+    ("non-existent prospect id", 3),
+    ("non-existent prospect fid", 77),
     ("invalid prospect fid", 77),
-    ("prospect id and fid do not match", 81),
     ("a prospect with the specified email address already exists", 9),
     ("invalid number entered for field", 56),
     ("invalid date entered for field", 57),
@@ -97,8 +100,8 @@ def field_for(code: int | None, message: str) -> str | None:
 
 def code_for_message(message: str) -> int | None:
     lowered = message.strip().lower()
-    for prefix, code in MESSAGE_CODES:
-        if lowered.startswith(prefix):
+    for text, code in MESSAGE_CODES:
+        if text in lowered:
             return code
     return None
 

@@ -1,0 +1,237 @@
+"""Finding the existing prospect for a lookup value or an email (v4 and v5 matching).
+
+Two ways to look, chosen by `lookup_strategy`:
+
+- read: ask Pardot for the prospects with the record's email, one call per distinct email.
+- scan: page once through every prospect of the business unit, asking only for id, email,
+  lookup field and update time, and keep that index for the run. It finds a prospect by its
+  lookup value even after its email changed, which the read cannot.
+- auto: the first scan page tells how many prospects there are, so how many calls a scan costs;
+  once the reads a run needs would cost more than finishing the scan, the scan is finished.
+
+Pardot's batch answers carry no ids, so prospects this run created are remembered by the email
+they were created with and resolved by one read if the same identity comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Protocol
+
+from target_pardot.matching import Group, Identity
+from target_pardot.outcomes import RunReport
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    email: str | None
+    lookup: str | None
+    updated: str  # sortable text: ISO or "YYYY-MM-DD HH:MM:SS"
+
+    @property
+    def recency(self) -> tuple[str, int]:
+        return (self.updated or "", self.id)
+
+
+class ProspectSource(Protocol):
+    """The API-version-specific calls the finder needs."""
+
+    page_size: int
+
+    def read_by_email(self, email: str) -> list[Candidate]: ...
+
+    def scan(self) -> Iterator[tuple[int | None, list[Candidate]]]:
+        """Yield (total prospects if known, page of candidates) until every prospect is seen."""
+        ...
+
+
+class ProspectFinder:
+    def __init__(
+        self,
+        source: ProspectSource,
+        *,
+        lookup_field: str | None,
+        strategy: str,
+        report: RunReport,
+        executor: Executor,
+    ) -> None:
+        self._source = source
+        self._lookup_field = lookup_field
+        self._strategy = strategy
+        self._report = report
+        self._executor = executor
+        self._lock = threading.RLock()
+        self._scan: Iterator[tuple[int | None, list[Candidate]]] | None = None
+        self._scan_total: int | None = None
+        self._scan_seen = 0
+        self._scan_complete = False
+        self._reads_done = 0
+        self._by_lookup: dict[str, dict[int, Candidate]] = defaultdict(dict)
+        self._by_email: dict[str, dict[int, Candidate]] = defaultdict(dict)
+        self._created: dict[Identity, str] = {}
+        self._warned_empty_lookup: set[str] = set()
+
+    # public ---------------------------------------------------------------------------------
+
+    def find(self, groups: list[Group], *, fresh: bool = False) -> dict[Identity, int | None]:
+        """The prospect id for each lookup/email group, or None when a new one must be made.
+
+        `fresh` forces reads by email (after an ambiguous write, the index cannot know).
+        """
+        found: dict[Identity, int | None] = {}
+        with self._lock:
+            to_read = [g for g in groups if fresh or g.identity in self._created]
+            others = [g for g in groups if not (fresh or g.identity in self._created)]
+            if others and self._use_scan(others):
+                self._finish_scan()
+                for group in others:
+                    found[group.identity] = self._from_index(group)
+            else:
+                to_read.extend(others)
+        found.update(self._read(to_read))
+        return found
+
+    def remember_created(self, group: Group) -> None:
+        if group.email:
+            with self._lock:
+                self._created[group.identity] = group.email
+
+    def remember_updated(self, prospect_id: int, group: Group) -> None:
+        """Keep the scan index true to what this run wrote (a changed email or lookup value)."""
+        with self._lock:
+            if not self._scan_complete:
+                return
+            old = None
+            for bucket in self._by_email.values():
+                old = bucket.pop(prospect_id, None) or old
+            for bucket in self._by_lookup.values():
+                old = bucket.pop(prospect_id, None) or old
+            candidate = Candidate(
+                id=prospect_id,
+                email=group.email or (old.email if old else None),
+                lookup=group.lookup_value or (old.lookup if old else None),
+                updated="9999",  # written now: newer than anything the scan saw
+            )
+            self._index(candidate)
+
+    # choosing --------------------------------------------------------------------------------
+
+    def _use_scan(self, groups: list[Group]) -> bool:
+        if self._strategy == "scan" or self._scan_complete:
+            return True
+        if any(group.email is None for group in groups):
+            # Reads go by email; only the scan can find a prospect by lookup value alone.
+            return self._strategy == "auto"
+        if self._strategy == "read":
+            return False
+        reads_needed = len({group.email.lower() for group in groups if group.email})
+        if self._scan_total is None:
+            self._next_scan_page()
+        remaining_pages = self._remaining_scan_pages()
+        if self._reads_done + reads_needed > remaining_pages:
+            logger.info(
+                "lookup_strategy auto: %d reads by email would cost more than the %d query "
+                "calls left to scan all prospects; scanning",
+                self._reads_done + reads_needed,
+                remaining_pages,
+            )
+            return True
+        return False
+
+    def _remaining_scan_pages(self) -> int:
+        total = self._scan_total or 0
+        return max(0, math.ceil(max(0, total - self._scan_seen) / self._source.page_size))
+
+    # scanning --------------------------------------------------------------------------------
+
+    def _next_scan_page(self) -> bool:
+        if self._scan_complete:
+            return False
+        if self._scan is None:
+            self._scan = self._source.scan()
+        try:
+            total, page = next(self._scan)
+        except StopIteration:
+            self._scan_complete = True
+            return False
+        if total is not None and self._scan_total is None:
+            self._scan_total = total
+        self._scan_seen += len(page)
+        for candidate in page:
+            self._index(candidate)
+        return True
+
+    def _finish_scan(self) -> None:
+        while self._next_scan_page():
+            pass
+
+    def _index(self, candidate: Candidate) -> None:
+        if candidate.email:
+            self._by_email[candidate.email.lower()][candidate.id] = candidate
+        if candidate.lookup not in (None, ""):
+            self._by_lookup[str(candidate.lookup)][candidate.id] = candidate
+
+    def _from_index(self, group: Group) -> int | None:
+        if group.identity.kind == "lookup":
+            candidates = list(self._by_lookup.get(group.identity.value, {}).values())
+            if not candidates and group.email:
+                self._note_empty_lookup(
+                    group.email, list(self._by_email.get(group.email.lower(), {}).values())
+                )
+        else:
+            candidates = list(self._by_email.get(group.identity.value, {}).values())
+        return _latest(candidates)
+
+    # reading ---------------------------------------------------------------------------------
+
+    def _read(self, groups: list[Group]) -> dict[Identity, int | None]:
+        # One read per distinct email, whatever its case: Pardot matches emails without case.
+        emails: dict[str, str] = {}
+        for group in groups:
+            email = self._read_email(group)
+            if email:
+                emails.setdefault(email.lower(), email)
+        with self._lock:
+            self._reads_done += len(emails)
+        answers = self._executor.map(self._source.read_by_email, emails.values())
+        results = dict(zip(emails, answers, strict=True))
+        found: dict[Identity, int | None] = {}
+        for group in groups:
+            email = self._read_email(group)
+            candidates = results.get(email.lower(), []) if email else []
+            if group.identity.kind == "lookup":
+                matching = [c for c in candidates if str(c.lookup) == group.identity.value]
+                if not matching:
+                    self._note_empty_lookup(email or "", candidates)
+                found[group.identity] = _latest(matching)
+            else:
+                found[group.identity] = _latest(candidates)
+        return found
+
+    def _read_email(self, group: Group) -> str | None:
+        return self._created.get(group.identity) or group.email
+
+    def _note_empty_lookup(self, email: str, candidates: list[Candidate]) -> None:
+        empty = [c for c in candidates if c.lookup in (None, "")]
+        if empty and email.lower() not in self._warned_empty_lookup:
+            self._warned_empty_lookup.add(email.lower())
+            self._report.notice(
+                f"prospects with a record's email but an empty {self._lookup_field} were found "
+                "and left alone; a new prospect was made for the record (this is how duplicates "
+                "start: fill in the field or merge them in Pardot)"
+            )
+
+
+def _latest(candidates: list[Candidate]) -> int | None:
+    if not candidates:
+        return None
+    return max(candidates, key=lambda candidate: candidate.recency).id

@@ -1,0 +1,133 @@
+"""Singer records -> checked prospect data, ready for matching. Rejects what can never succeed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from target_pardot.fields import FieldCatalog, map_traits, validate_email
+from target_pardot.identify import Identify, RecordError, normalise_record
+from target_pardot.outcomes import Rejection, RunReport
+from target_pardot.settings import Settings
+
+
+@dataclass
+class Prepared:
+    identify: Identify
+    fields: dict[str, Any]  # Pardot v3/v4 field names -> values formatted for the API version
+    lookup_value: str | None = None
+
+    @property
+    def email(self) -> str | None:
+        return self.identify.email
+
+    def reject(
+        self, reason: str, *, field: str | None = None, code: int | None = None
+    ) -> Rejection:
+        return Rejection(
+            stream=self.identify.stream,
+            record=self.identify.record,
+            reason=reason,
+            field=field,
+            code=code,
+        )
+
+
+def prepare_records(
+    stream: str,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    settings: Settings,
+    catalog: FieldCatalog,
+    report: RunReport,
+) -> list[Prepared]:
+    """Normalise, map and validate each record; reject the ones that can never succeed."""
+    prepared: list[Prepared] = []
+    for record in records:
+        report.saw(1)
+        try:
+            prepared.append(
+                _prepare_one(stream, record, settings=settings, catalog=catalog, report=report)
+            )
+        except RecordError as error:
+            report.reject(
+                Rejection(
+                    stream=stream,
+                    record=_safe_record(record),
+                    reason=error.reason,
+                    field=error.field,
+                )
+            )
+    return prepared
+
+
+def _prepare_one(
+    stream: str,
+    record: Mapping[str, Any],
+    *,
+    settings: Settings,
+    catalog: FieldCatalog,
+    report: RunReport,
+) -> Prepared:
+    identify = normalise_record(stream, record)
+    if identify.ignored:
+        report.note_ignored(identify.ignored)
+    mapped = map_traits(identify.traits, catalog, api_version=settings.api_version)
+    if mapped.unknown:
+        report.note_unknown_traits(mapped.unknown)
+    if mapped.errors:
+        first = mapped.errors[0]
+        reason = "; ".join(str(error) for error in mapped.errors)
+        raise RecordError(first.field, reason)
+    if identify.email is not None:
+        identify.email = validate_email(identify.email, identify.email_field or "email")
+
+    fields = dict(mapped.values)
+    lookup_value: str | None = None
+    has_pardot_identity = bool(identify.pardot_id or identify.pardot_fid)
+
+    if settings.api_version == 3:
+        if identify.email is None and not identify.pardot_id:
+            why = (
+                "v3 matches prospects by email or Pardot id; this record has a Salesforce fid "
+                "only, which v3 cannot match"
+                if identify.pardot_fid
+                else "an email (or a Pardot id) is required to find or create the prospect"
+            )
+            raise RecordError("email", why)
+    elif settings.lookup_field and not has_pardot_identity:
+        lookup_field = settings.lookup_field
+        if settings.use_user_id_as_lookup:
+            if identify.user_id is None:
+                raise RecordError(
+                    "userId",
+                    f"no userId to match against lookup field {lookup_field} "
+                    "(use_user_id_as_lookup is on)",
+                )
+            lookup_value = identify.user_id
+            fields[lookup_field] = identify.user_id
+        else:
+            value = fields.get(lookup_field)
+            if value in (None, "") or isinstance(value, list):
+                raise RecordError(
+                    lookup_field,
+                    f"no value for lookup field {lookup_field}: the record needs a trait "
+                    f"named {lookup_field} (or a Pardot id/fid) to find its prospect",
+                )
+            lookup_value = str(value)
+    elif identify.email is None and not has_pardot_identity:
+        raise RecordError(
+            "email", "an email, a Pardot id or a Salesforce fid is required to find the prospect"
+        )
+    if not fields and identify.email is None and not lookup_value:
+        raise RecordError(None, "nothing to write: the record has no prospect fields")
+    return Prepared(identify=identify, fields=fields, lookup_value=lookup_value)
+
+
+def _safe_record(record: Any) -> dict[str, Any]:
+    """The record as JSON-safe data for the reject file, whatever the tap sent."""
+    if isinstance(record, Mapping):
+        return json.loads(json.dumps(dict(record), default=str))
+    return {"value": repr(record)}

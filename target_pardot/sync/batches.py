@@ -1,0 +1,183 @@
+"""Sending v3/v4 batch writes: 50 items a call, calls in parallel, answers tied back to items."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import backoff
+
+from target_pardot.api.client import PardotClient
+from target_pardot.api.errors import (
+    AmbiguousWriteError,
+    ErrorClass,
+    PardotAPIError,
+    TransientError,
+    classify,
+    code_for_message,
+)
+from target_pardot.matching import Group
+from target_pardot.outcomes import Result
+
+logger = logging.getLogger(__name__)
+
+BATCH_LIMIT = 50  # Pardot answers error 70 above this
+
+
+@dataclass
+class WriteItem:
+    group: Group
+    payload: dict[str, Any]  # Pardot field values, plus the identifiers in v4
+    result: Result  # what applying it means: created, updated, or "created or updated" (v3)
+    key: str | None = None  # v3 only: the object key, an email or a Pardot id
+    creates: bool = False  # True when a lost answer would leave us unsure a prospect was made
+    prospect_id: int | None = None
+
+
+@dataclass
+class ItemFailure:
+    item: WriteItem
+    code: int | None
+    message: str
+
+
+@dataclass
+class BatchOutcome:
+    applied: list[tuple[WriteItem, Result]] = field(default_factory=list)
+    failed: list[ItemFailure] = field(default_factory=list)
+
+
+def expand_multi_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Multi-value fields go to Pardot as `<field>_0`, `<field>_1`, ..."""
+    expanded: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, list):
+            for position, element in enumerate(value):
+                expanded[f"{name}_{position}"] = element
+        else:
+            expanded[name] = value
+    return expanded
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        client: PardotClient,
+        *,
+        version: int,
+        executor: Executor,
+        resolve_ambiguous: Callable[[list[WriteItem]], list[WriteItem]] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_factor: float = 1.0,
+    ) -> None:
+        self._client = client
+        self._version = version
+        self._executor = executor
+        self._resolve_ambiguous = resolve_ambiguous
+        self._sleep = sleep
+        self._backoff_factor = backoff_factor
+
+    def write(self, operation: str, items: list[WriteItem]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        chunks = [items[i : i + BATCH_LIMIT] for i in range(0, len(items), BATCH_LIMIT)]
+        futures = [self._executor.submit(self._write_chunk, operation, chunk) for chunk in chunks]
+        # Let every call finish before raising, so what the others applied is counted.
+        wait(futures)
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
+            chunk_outcome = future.result()
+            outcome.applied.extend(chunk_outcome.applied)
+            outcome.failed.extend(chunk_outcome.failed)
+        return outcome
+
+    def _encode(self, items: list[WriteItem]) -> str:
+        if self._version == 3:
+            body: Any = {item.key: expand_multi_values(item.payload) for item in items}
+        else:
+            body = [expand_multi_values(item.payload) for item in items]
+        return json.dumps({"prospects": body}, separators=(",", ":"))
+
+    def _write_chunk(self, operation: str, items: list[WriteItem]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        pending = list(items)
+        max_rounds = self._client.settings.max_retries
+        ambiguous_rounds = transient_rounds = 0
+        delays = backoff.expo(base=2, factor=self._backoff_factor, max_value=60)
+        next(delays)
+        while pending:
+            try:
+                response = self._client.v34(
+                    "prospect",
+                    operation,
+                    version=self._version,
+                    params={"prospects": self._encode(pending)},
+                    idempotent=not any(item.creates for item in pending),
+                )
+            except AmbiguousWriteError as error:
+                ambiguous_rounds += 1
+                if ambiguous_rounds > max_rounds or self._resolve_ambiguous is None:
+                    raise TransientError(
+                        f"{error}; gave up after {ambiguous_rounds} attempts"
+                    ) from None
+                logger.info("%s; checking which creates were applied before retrying", error)
+                pending = self._resolve_ambiguous(pending)
+                continue
+            except PardotAPIError as error:
+                if error.error_class is ErrorClass.RECORD and len(pending) == 1:
+                    outcome.failed.append(ItemFailure(pending[0], error.code, error.message))
+                    return outcome
+                raise
+            errors = _errors_map(response.body)
+            retry: list[WriteItem] = []
+            applied: list[WriteItem] = []
+            for position, item in enumerate(pending):
+                message = errors.get(item.key if self._version == 3 else str(position))
+                if message is None:
+                    applied.append(item)
+                    continue
+                code = code_for_message(message)
+                if classify(code) is ErrorClass.TRANSIENT:
+                    retry.append(item)
+                else:
+                    outcome.failed.append(ItemFailure(item, code, message))
+            outcome.applied.extend(
+                (item, _result(item, response.status, len(applied))) for item in applied
+            )
+            if retry:
+                transient_rounds += 1
+                if transient_rounds > max_rounds:
+                    raise TransientError(
+                        f"{len(retry)} items of a {operation} batch kept failing transiently: "
+                        f"{errors.get(retry[0].key if self._version == 3 else '0', '')}"
+                    )
+                self._sleep(backoff.full_jitter(next(delays)))
+            pending = retry
+        return outcome
+
+
+def _result(item: WriteItem, status: int, applied_count: int) -> Result:
+    if item.result is not Result.UPSERTED:
+        return item.result
+    # v3 batchUpsert says only whether anything was created (201) or not (200).
+    if status == 200:
+        return Result.UPDATED
+    if applied_count == 1:
+        return Result.CREATED
+    return Result.UPSERTED
+
+
+def _errors_map(body: dict[str, Any]) -> dict[str, str]:
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        return {str(key): str(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        # An XML-to-JSON quirk: a map with keys 0..n-1 can come back as a list.
+        return {str(i): str(value) for i, value in enumerate(errors) if value}
+    return {}

@@ -1,0 +1,131 @@
+"""Shared fixtures: an emulator per test, and running the real `target-pardot` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+
+TARGET_COMMAND = str(Path(sys.executable).with_name("target-pardot"))
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., PardotEmulator]]:
+    started: list[PardotEmulator] = []
+
+    def make(**knobs: Any) -> PardotEmulator:
+        emulator = PardotEmulator(**knobs).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., PardotEmulator]) -> PardotEmulator:
+    return make_emulator(ampsea=True)
+
+
+def target_config(emulator: PardotEmulator, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "business_unit_id": DEFAULT_CREDENTIALS["business_unit_id"],
+        "client_id": DEFAULT_CREDENTIALS["client_id"],
+        "client_secret": DEFAULT_CREDENTIALS["client_secret"],
+        "refresh_token": DEFAULT_CREDENTIALS["refresh_token"],
+        "login_url": emulator.url,
+        "pardot_url": emulator.url,
+        "reject_file": str(tmp_path / "rejects.jsonl"),
+        "max_retry_seconds": 30,
+    }
+    config.update(overrides)
+    return config
+
+
+def singer_messages(
+    stream: str,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    schema: Mapping[str, Any] | None = None,
+    state: Mapping[str, Any] | None = None,
+    state_every: int | None = None,
+) -> list[dict[str, Any]]:
+    """SCHEMA, then the RECORDs (with a STATE every `state_every` records), then STATE."""
+    messages: list[dict[str, Any]] = [
+        {
+            "type": "SCHEMA",
+            "stream": stream,
+            "schema": schema or {"type": "object", "properties": {}, "additionalProperties": True},
+            "key_properties": [],
+        }
+    ]
+    for position, record in enumerate(records, start=1):
+        messages.append({"type": "RECORD", "stream": stream, "record": record})
+        if state_every and position % state_every == 0:
+            messages.append({"type": "STATE", "value": {"bookmarks": {stream: position}}})
+    if state is not None:
+        messages.append({"type": "STATE", "value": state})
+    return messages
+
+
+@dataclass
+class TargetRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    reject_file: Path
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        if not self.reject_file.exists():
+            return []
+        return [json.loads(line) for line in self.reject_file.read_text().splitlines()]
+
+    @property
+    def summary(self) -> str:
+        lines = [line for line in self.stderr.splitlines() if "target-pardot summary:" in line]
+        return lines[-1] if lines else ""
+
+
+def run_target(
+    config: Mapping[str, Any],
+    messages: Iterable[Mapping[str, Any]] | str,
+    tmp_path: Path,
+    *,
+    timeout: float = 120,
+) -> TargetRun:
+    """Run the installed `target-pardot` command, as Meltano would."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    text = (
+        messages
+        if isinstance(messages, str)
+        else "".join(json.dumps(message) + "\n" for message in messages)
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TARGET_PARDOT")}
+    completed = subprocess.run(
+        [TARGET_COMMAND, "--config", str(config_path)],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    return TargetRun(
+        completed.returncode, completed.stdout, completed.stderr, Path(config["reject_file"])
+    )

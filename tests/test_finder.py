@@ -1,0 +1,115 @@
+"""The finder: read by email, scan, and auto choosing between them by cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from target_pardot.finder import Candidate, ProspectFinder
+from target_pardot.matching import Group, Identity
+from target_pardot.outcomes import RejectFile, RunReport
+
+
+class FakeSource:
+    page_size = 2
+
+    def __init__(self, prospects: list[Candidate]) -> None:
+        self.prospects = prospects
+        self.reads: list[str] = []
+        self.pages = 0
+
+    def read_by_email(self, email: str) -> list[Candidate]:
+        self.reads.append(email)
+        return [p for p in self.prospects if (p.email or "").lower() == email.lower()]
+
+    def scan(self) -> Iterator[tuple[int | None, list[Candidate]]]:
+        for start in range(0, len(self.prospects), self.page_size):
+            self.pages += 1
+            yield len(self.prospects), self.prospects[start : start + self.page_size]
+
+
+PROSPECTS = [
+    Candidate(1, "ann@x.com", "org-1", "2024-01-01 00:00:00"),
+    Candidate(2, "ann@x.com", None, "2024-06-01 00:00:00"),
+    Candidate(3, "bob@x.com", "org-2", "2024-01-01 00:00:00"),
+    Candidate(4, "new-bob@x.com", "org-3", "2024-01-01 00:00:00"),
+    Candidate(5, "eve@x.com", None, "2023-01-01 00:00:00"),
+    Candidate(6, "eve@x.com", None, "2025-01-01 00:00:00"),
+]
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> RunReport:
+    return RunReport(RejectFile(str(tmp_path / "r.jsonl")), 1)
+
+
+def finder(source: FakeSource, strategy: str, report: RunReport) -> ProspectFinder:
+    return ProspectFinder(
+        source,
+        lookup_field="org_id",
+        strategy=strategy,
+        report=report,
+        executor=ThreadPoolExecutor(2),
+    )
+
+
+def lookup(value: str, email: str | None) -> Group:
+    return Group(Identity("lookup", value), [], email=email, lookup_value=value)
+
+
+def by_email(email: str) -> Group:
+    return Group(Identity("email", email.lower()), [], email=email)
+
+
+@pytest.mark.parametrize("strategy", ["read", "scan", "auto"])
+def test_every_strategy_finds_the_same_prospects(strategy: str, report: RunReport) -> None:
+    found = finder(FakeSource(PROSPECTS), strategy, report).find(
+        [lookup("org-1", "ann@x.com"), lookup("org-9", "ann@x.com"), by_email("eve@x.com")]
+    )
+    assert found == {
+        Identity("lookup", "org-1"): 1,
+        Identity("lookup", "org-9"): None,
+        Identity("email", "eve@x.com"): 6,  # the most recently updated of the two
+    }
+
+
+def test_read_costs_one_call_per_distinct_email(report: RunReport) -> None:
+    source = FakeSource(PROSPECTS)
+    finder(source, "read", report).find([lookup("org-1", "ann@x.com"), by_email("ANN@x.com")])
+    assert source.reads == ["ann@x.com"]
+    assert source.pages == 0
+
+
+def test_scan_finds_a_prospect_whose_email_changed(report: RunReport) -> None:
+    source = FakeSource(PROSPECTS)
+    found = finder(source, "scan", report).find([lookup("org-3", "newest-bob@x.com")])
+    assert found[Identity("lookup", "org-3")] == 4
+    assert source.reads == []
+    assert source.pages == 3
+
+
+def test_auto_reads_while_reads_are_cheaper_than_the_rest_of_the_scan(report: RunReport) -> None:
+    source = FakeSource(PROSPECTS)
+    auto = finder(source, "auto", report)
+    auto.find([lookup("org-1", "ann@x.com")])  # 1 read < 2 pages left
+    assert (source.pages, len(source.reads)) == (1, 1)
+    auto.find([lookup("org-2", "bob@x.com"), lookup("org-3", "new-bob@x.com")])  # 1 + 2 > 2
+    assert (source.pages, len(source.reads)) == (3, 1)
+
+
+def test_a_prospect_created_this_run_is_found_by_its_creation_email(report: RunReport) -> None:
+    source = FakeSource([])
+    scan = finder(source, "scan", report)
+    group = lookup("org-7", "kim@x.com")
+    scan.remember_created(group)
+    source.prospects.append(Candidate(9, "kim@x.com", "org-7", "2026-01-01 00:00:00"))
+    assert scan.find([lookup("org-7", "kim@x.com")])[Identity("lookup", "org-7")] == 9
+    assert source.reads == ["kim@x.com"]
+
+
+def test_prospects_with_the_email_but_an_empty_lookup_field_are_reported(report: RunReport) -> None:
+    finder(FakeSource(PROSPECTS), "read", report).find([lookup("org-5", "ann@x.com")])
+    assert any("empty org_id" in line for line in report.closing_lines())

@@ -1,0 +1,72 @@
+"""The reject file and the run report: what a user reads after a run."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from target_pardot.api.errors import TargetPardotError
+from target_pardot.outcomes import RejectFile, Rejection, Result, RunReport
+
+
+def rejection(n: int = 1) -> Rejection:
+    return Rejection(
+        stream="users", record={"email": f"bad{n}"}, reason="not an email", field="email", code=4
+    )
+
+
+def test_reject_file_is_created_owner_only_and_holds_stream_record_code_and_reason(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "nested" / "rejects.jsonl"
+    rejects = RejectFile(str(path))
+    rejects.write(rejection(1))
+    rejects.write(rejection(2))
+    rejects.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["record"] for line in lines] == [{"email": "bad1"}, {"email": "bad2"}]
+    assert lines[0]["stream"] == "users"
+    assert lines[0]["code"] == 4
+    assert lines[0]["field"] == "email"
+    assert lines[0]["reason"] == "not an email"
+    assert lines[0]["rejected_at"]
+
+
+def test_a_run_without_rejects_leaves_no_file(tmp_path: Path) -> None:
+    RejectFile(str(tmp_path / "rejects.jsonl")).close()
+    assert not (tmp_path / "rejects.jsonl").exists()
+
+
+def test_reject_ratio_stops_the_run_only_after_enough_records(tmp_path: Path) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=0.5)
+    report.saw(10)
+    for n in range(10):
+        report.reject(rejection(n))
+    report.check_reject_ratio()  # 10 records are too few to judge
+    report.saw(10)
+    report.count(Result.CREATED, 10)
+    report.check_reject_ratio()  # exactly half is allowed
+    report.saw(1)
+    report.reject(rejection(99))
+    with pytest.raises(TargetPardotError, match=r"max_reject_ratio 0\.5"):
+        report.check_reject_ratio()
+
+
+def test_summary_counts_every_result_and_every_api_call(tmp_path: Path) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=1)
+    report.saw(5)
+    report.count(Result.CREATED, 3)
+    report.count(Result.UPDATED)
+    report.reject(rejection())
+    text = report.summary(
+        {"oauth.token": 1, "v4.prospect.batchUpsert": 2, "v4.customField.query": 1}
+    )
+    assert "5 records: 3 created, 1 updated" in text
+    assert "1 rejected" in text
+    assert "3 API calls" in text
+    assert "1 token calls" in text
+    assert "rejects by code (4: 1)" in text
