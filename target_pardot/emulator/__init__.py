@@ -1,0 +1,91 @@
+"""A local emulator of Salesforce OAuth and the Pardot (Account Engagement) API, for tests
+and demos. It listens on 127.0.0.1 only and never touches the network beyond it.
+
+    from target_pardot.emulator import PardotEmulator, DEFAULT_CREDENTIALS
+
+    with PardotEmulator(ampsea=True) as emu:
+        emu.add_custom_field("org_id")
+        emu.add_prospect("a@example.com", first_name="A")
+        ...  # point the client at emu.url for both the token endpoint and the API
+
+Modules: ``store`` (prospects, custom fields, AMPSEA; no HTTP), ``fields`` (the field
+catalogue and v5 names), ``clock`` (timestamps), ``errors`` (codes, messages, statuses),
+``oauth`` (token grants and tokens), ``gate`` + ``faults`` (admission checks and fault
+knobs), ``v34`` / ``v5`` (API handlers), ``render`` (v3/v4 envelopes, JSON/XML), ``control``
+(``/_emulator/``), ``server`` (HTTP plumbing and ``PardotEmulator``), ``__main__`` (CLI).
+
+Every API request is checked in this order (first failure wins): bearer token (184, HTTP
+401) -> ``Pardot-Business-Unit-Id`` (181 missing, HTTP 400; 201 not the configured unit,
+HTTP 403) -> daily quota (122) -> concurrency slot (66; the request over the limit fails at
+once) -> queued errors (``queue_error``) -> ``fail_every`` (HTTP 500, HTML body, nothing
+applied) -> ``latency`` (slept holding the slot, outside the state lock) -> handler ->
+``drop_after_commit_every`` (applied, then the connection is closed with no response).
+Every request under ``/api/`` counts in ``api_calls`` and ``call_counts``, failed or not;
+paths that match no endpoint count as ``api.unknown`` (v3/v4 style, error 2) or
+``v5.unknown`` (404, or 405 with code 60 for a wrong method on a known path). Queued errors
+are only consumed by calls that get past the token, business-unit, quota and concurrency
+checks.
+
+Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
+
+- Identity and matching: emails match case-insensitively. Without AMPSEA, emails are unique
+  among active prospects (create -> 9, changing an email onto another prospect's -> 54).
+  ``fid`` matches crm_lead_fid or crm_contact_fid exactly (no 15/18-character folding); a fid
+  given on create is stored as the contact id when it starts with 003, else the lead id.
+- Archived (recycle-bin) prospects: left out of email lookups and queries (unless
+  ``deleted=true``); v3/v4 read/update by id or fid answer 132 "Prospect is archived"; v3/v4
+  upserts restore and update them (documented for v4, applied to v3 too); v5 read/update
+  answer 404; upsertLatestByEmail restores one only with ``secondaryDeletedSearch``.
+- v4 upsert: an id/fid match is updated (documented); both given but naming different
+  prospects -> 81; no match plus an email -> created, carrying the fid; no match without an
+  email -> 14 for an id, 77 for a fid. Email alone always creates (documented). v3
+  upsert/id with an unknown id falls back to the email parameter (documented), else 14.
+- v3 update never changes the email address (documented); v4 update and all upserts do.
+- Unknown and read-only field names in v3/v4 writes are ignored. ``<field>=`` clears a
+  field, except multi-value fields, which clear with ``<field>_0=`` (documented). v3/v4
+  flags accept true/1/yes/on as true, anything else non-empty as false. JSON ``null`` in a
+  batch item clears the field; a JSON list sets a multi-value field.
+- v3/v4 rendering: every standard field (null when unset) but only custom fields that hold
+  a value (as the ``fields`` parameter docs describe); multi-value custom fields render as
+  ``{"value": "a"}`` or ``{"value": ["a", "b"]}``; ids, score, campaign_id and
+  prospect_account_id are JSON numbers, flags JSON booleans; ``password`` is never rendered.
+  XML (the default without ``format=json``) is a plausible ``<rsp>`` rendering only.
+- Times are UTC. v3/v4 render ``YYYY-MM-DD HH:MM:SS``, v5 ISO 8601 with ``+00:00``, both to
+  the second. Date filters compare whole seconds, strictly (``updated_after=12:00:00``
+  excludes a write at 12:00:00.4), as Pardot stores seconds. Creating a prospect sets
+  last_activity_at like an update does; seeded prospects default to none.
+- v3/v4 query: default sort is id ascending (timestamps default to descending, documented);
+  ``limit`` outside 1..200 -> 23, bad ``offset`` -> 21, bad ``sort_by`` -> 19, bad
+  ``sort_order`` -> 20, bad timestamp -> 7, bad id bound -> 16, ``deleted`` not true/false
+  -> 27. ``output=bulk`` omits total_results. Unknown names in ``fields`` are ignored.
+- Batches: XML input is not emulated and, like a missing ``prospects`` parameter, answers
+  71; an item that is not an object gets the 90/91 message; a v4 batchUpdate item without
+  id or fid gets "Invalid prospect ID". New prospects get campaign_id 1 unless given; any
+  integer campaign id is accepted, anything else -> 38.
+- v5: custom fields are named in bodies by their ``fieldId`` verbatim. Missing ``fields``
+  -> 400 code 31 (as the project brief says; Pardot's generic "missing parameter" code is
+  13); an unknown name in ``fields`` -> 400 code 180; not found -> 404 code 3 "Object not
+  found"; bad JSON -> 150; empty body -> 152; create without email -> 153; invalid email ->
+  4; a non-boolean flag or wrongly typed value -> 154; a wrong method on a known path -> 405
+  code 60; 66/122 -> 429. Every v5 answer carries ``id``; a write without ``?fields=``
+  answers id, email and the fields it wrote. A ``nextPageToken`` carries the whole query,
+  so filters sent with it are ignored. ``orderBy`` is "<id|createdAt|updatedAt|
+  lastActivityAt> [asc|desc]" (default "id asc"); ``deleted`` is false (default), true or
+  all. upsertLatestByEmail answers 200 (updated) or 201 (created) with ``{id, email}`` plus
+  any requested fields (body ``fields`` list or ``?fields=``).
+- OAuth: every grant but the JWT one needs the right client_secret; client_credentials is
+  accepted on this host although Salesforce wants a My Domain URL. JWT assertions must be
+  RS256 with iss = client_id, sub = username, aud = this emulator's URL or
+  login/test.salesforce.com, and exp in the future (not capped at 3 minutes). Salesforce's
+  "token request is already being processed" race is not emulated.
+- Faults: ``fail_every``/``drop_after_commit_every`` use each API call's sequence number
+  (the ``api_calls`` count), so call N faults when N is a multiple. The daily quota counts
+  authenticated calls for the right business unit, including ones then refused with 66.
+  182 ("invalid header") is never produced by the checks; only ``queue_error`` emits it.
+  ``queue_error`` codes use the same HTTP statuses as real ones (400 unless listed above).
+"""
+
+from .oauth import DEFAULT_CREDENTIALS
+from .server import PardotEmulator
+
+__all__ = ["DEFAULT_CREDENTIALS", "PardotEmulator"]

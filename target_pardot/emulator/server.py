@@ -1,0 +1,460 @@
+"""HTTP plumbing and the ``PardotEmulator`` facade.
+
+One ``ThreadingHTTPServer`` on 127.0.0.1 serves the OAuth token endpoint, the Pardot API
+(v3/v4 and v5) and the ``/_emulator/`` control plane. Each connection gets its own daemon
+thread, so concurrent requests really overlap and the concurrency limit is observable. All
+state sits behind one lock; latency is slept outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import control, v5, v34
+from .clock import Clock
+from .context import ApiContext, ApiResult, Reply
+from .errors import PardotError
+from .faults import FaultPlan
+from .gate import Knobs, Verdict, admit
+from .oauth import DEFAULT_CREDENTIALS, TOKEN_PATH, TokenBook, token_response
+from .render import HTML_TYPE, JSON_TYPE, encode, fail, html_error
+from .store import Store
+
+UNKNOWN_ENDPOINT = "api.unknown"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class _ApiCall:
+    """One API request, reduced to what the admission pipeline needs."""
+
+    endpoint: str
+    run: Callable[[ApiContext], ApiResult]
+    encode_result: Callable[[ApiResult], Reply]
+    encode_error: Callable[[PardotError], Reply]
+
+
+class PardotEmulator:
+    """A local stand-in for Salesforce OAuth plus the Pardot API. See the package docstring."""
+
+    def __init__(
+        self,
+        ampsea: bool = True,
+        business_unit_id: str = DEFAULT_CREDENTIALS["business_unit_id"],
+        latency: float = 0.0,
+        concurrency_limit: int | None = 5,
+        daily_limit: int | None = None,
+        token_ttl_seconds: float | None = None,
+        token_max_calls: int | None = None,
+        fail_every: int | None = None,
+        drop_after_commit_every: int | None = None,
+        jwt_public_key: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
+        if not is_loopback(host):
+            raise ValueError(f"the emulator only listens on loopback addresses, not {host!r}")
+        # Knobs: plain attributes, read on every request, so tests may change them mid-run.
+        self.business_unit_id = business_unit_id
+        self.latency = latency
+        self.concurrency_limit = concurrency_limit
+        self.daily_limit = daily_limit
+        self.token_ttl_seconds = token_ttl_seconds
+        self.token_max_calls = token_max_calls
+        self.fail_every = fail_every
+        self.drop_after_commit_every = drop_after_commit_every
+        self.jwt_public_key = jwt_public_key
+        self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
+
+        self._host = host
+        self._port = port
+        self._lock = threading.RLock()
+        self._store = Store(Clock(), ampsea=ampsea)
+        self._tokens = TokenBook()
+        self._faults = FaultPlan()
+        self._counts: Counter[str] = Counter()
+        self._api_calls = 0
+        self._token_calls = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> PardotEmulator:
+        if self._server is not None:
+            raise RuntimeError("emulator already started")
+        server = _Server((self._host, self._port), self)
+        self._server = server
+        host, port = server.server_address[:2]
+        self._url = f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits at most this long for the loop
+            name=f"pardot-emulator:{server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        # Keep-alive connections would otherwise keep answering after stop().
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> PardotEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("emulator not started")
+        return self._url
+
+    # -- state for tests -----------------------------------------------------------------
+
+    @property
+    def ampsea(self) -> bool:
+        return self._store.ampsea
+
+    @ampsea.setter
+    def ampsea(self, value: bool) -> None:
+        with self._lock:
+            self._store.ampsea = value
+
+    def add_custom_field(
+        self, field_id: str, name: str | None = None, type: str = "Text", multi: bool = False
+    ) -> dict[str, Any]:
+        with self._lock:
+            return self._store.add_custom_field(field_id, name, type, multi).snapshot()
+
+    def add_prospect(self, email: str | None, **fields: Any) -> dict[str, Any]:
+        with self._lock:
+            return self._store.snapshot(self._store.seed(email, fields))
+
+    def prospects(self, include_archived: bool = False) -> list[dict[str, Any]]:
+        with self._lock:
+            everyone = self._store.all(include_archived=include_archived)
+            return [self._store.snapshot(p) for p in everyone]
+
+    def prospect(self, id: int) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._store.get(id)
+            return self._store.snapshot(found) if found is not None else None
+
+    @property
+    def call_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def api_calls(self) -> int:
+        with self._lock:
+            return self._api_calls
+
+    @property
+    def token_calls(self) -> int:
+        with self._lock:
+            return self._token_calls
+
+    @property
+    def max_in_flight(self) -> int:
+        with self._lock:
+            return self._max_in_flight
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "call_counts": dict(self._counts),
+                "api_calls": self._api_calls,
+                "token_calls": self._token_calls,
+                "max_in_flight": self._max_in_flight,
+            }
+
+    def queue_error(self, code: int, endpoint: str | None = None, count: int = 1) -> None:
+        with self._lock:
+            self._faults.queue(code, endpoint, count)
+
+    def reset_daily_usage(self) -> None:
+        with self._lock:
+            self._faults.reset_daily()
+
+    # -- request handling (called from connection threads) --------------------------------
+
+    def _respond(self, method: str, target: str, headers: Message, body: bytes) -> Reply | None:
+        """The reply to one request, or None to drop the connection without answering."""
+        split = urlsplit(target)
+        path = split.path
+        if path == TOKEN_PATH:
+            return self._token(method, split.query, body)
+        if path.startswith("/_emulator/"):
+            return control.handle(self, method, path, split.query, body)
+        if path.startswith("/api/"):
+            return self._api(self._api_call(method, path, split.query, headers, body), headers)
+        return Reply(404, json.dumps({"error": f"nothing at {path}"}).encode(), JSON_TYPE)
+
+    def _token(self, method: str, query: str, body: bytes) -> Reply:
+        form = _last_values(parse_qs(query, keep_blank_values=True))
+        form.update(_last_values(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)))
+        with self._lock:
+            self._token_calls += 1
+            self._counts["oauth.token"] += 1
+            status, payload = token_response(
+                method,
+                form,
+                credentials=self.credentials,
+                book=self._tokens,
+                instance_url=self.url,
+                jwt_public_key=self.jwt_public_key,
+            )
+        return Reply(status, json.dumps(payload).encode(), JSON_TYPE)
+
+    def _api_call(
+        self, method: str, path: str, query: str, headers: Message, body: bytes
+    ) -> _ApiCall:
+        query_params = parse_qs(query, keep_blank_values=True)
+        if path.startswith("/api/v5/"):
+            request5 = v5.V5Request(method, path, query_params, body)
+            return _ApiCall(
+                endpoint=request5.key,
+                run=lambda ctx: v5.handle(ctx, request5),
+                encode_result=_v5_result,
+                encode_error=_v5_error,
+            )
+        params = {name: list(values) for name, values in query_params.items()}
+        if "json" not in (headers.get("Content-Type") or "").lower():
+            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            for name, values in form.items():
+                params.setdefault(name, []).extend(values)
+        request34 = v34.parse(path, params)
+        as_json = (_last_values(params).get("format") or "").lower() == "json"
+
+        def run(ctx: ApiContext) -> ApiResult:
+            if request34 is None:
+                raise PardotError(2)
+            return v34.handle(ctx, request34)
+
+        return _ApiCall(
+            endpoint=request34.key if request34 is not None else UNKNOWN_ENDPOINT,
+            run=run,
+            encode_result=lambda result: _v34_result(result, as_json),
+            encode_error=lambda error: _v34_error(error, as_json),
+        )
+
+    def _api(self, call: _ApiCall, headers: Message) -> Reply | None:
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self._api_calls += 1
+            self._counts[call.endpoint] += 1
+            verdict = admit(
+                endpoint=call.endpoint,
+                call_number=self._api_calls,
+                authorization=headers.get("Authorization"),
+                business_unit=headers.get("Pardot-Business-Unit-Id"),
+                knobs=self._knobs(),
+                tokens=self._tokens,
+                faults=self._faults,
+            )
+        try:
+            return self._run_admitted(call, verdict)
+        finally:
+            # Released before the reply is written, so a client that sends its next request
+            # the moment it has an answer is never counted twice or refused a slot.
+            with self._lock:
+                if verdict.holds_slot:
+                    self._faults.release_slot()
+                self._in_flight -= 1
+
+    def _run_admitted(self, call: _ApiCall, verdict: Verdict) -> Reply | None:
+        if verdict.error is not None:
+            return call.encode_error(verdict.error)
+        if verdict.fault == "fail":
+            return Reply(500, html_error(500, "Internal Server Error"), HTML_TYPE)
+        latency = self.latency
+        if latency:
+            time.sleep(latency)
+        context = ApiContext(self._store, self.url)
+        with self._lock:
+            try:
+                reply = call.encode_result(call.run(context))
+            except PardotError as exc:
+                reply = call.encode_error(exc)
+            except Exception:
+                # An emulator bug must surface in the test that hit it, not as a hang.
+                traceback.print_exc(file=sys.stderr)
+                reply = Reply(500, b"pardot emulator internal error", "text/plain")
+        return None if verdict.fault == "drop" else reply
+
+    def _knobs(self) -> Knobs:
+        return Knobs(
+            business_unit_id=self.business_unit_id,
+            daily_limit=self.daily_limit,
+            concurrency_limit=self.concurrency_limit,
+            token_ttl_seconds=self.token_ttl_seconds,
+            token_max_calls=self.token_max_calls,
+            fail_every=self.fail_every,
+            drop_after_commit_every=self.drop_after_commit_every,
+        )
+
+
+def _last_values(params: dict[str, list[str]]) -> dict[str, str]:
+    return {name: values[-1] for name, values in params.items() if values}
+
+
+def _v34_result(result: ApiResult, as_json: bool) -> Reply:
+    body, content_type = encode(result.payload, as_json=as_json)
+    return Reply(result.status, body, content_type)
+
+
+def _v34_error(error: PardotError, as_json: bool) -> Reply:
+    body, content_type = encode(fail(error.code, error.message), as_json=as_json)
+    return Reply(error.v34_status(), body, content_type)
+
+
+def _v5_result(result: ApiResult) -> Reply:
+    return Reply(result.status, json.dumps(result.payload).encode(), JSON_TYPE)
+
+
+def _v5_error(error: PardotError) -> Reply:
+    payload = {"code": error.code, "message": error.message}
+    return Reply(error.v5_status(), json.dumps(payload).encode(), JSON_TYPE)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], emulator: PardotEmulator) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host name (a DNS lookup); loopback needs none.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PardotEmulator/1.0"
+    # Idle keep-alive connections give their thread back after this many seconds.
+    timeout = 30
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Quiet: test output should show the client's logs, not one line per request.
+        return
+
+    def _dispatch(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError:
+            self._write(Reply(400, b"unreadable request body", "text/plain"))
+            self.close_connection = True
+            return
+        reply = self.server.emulator._respond(self.command, self.path, self.headers, body)
+        if reply is None:
+            # drop_after_commit: the change is applied, the client never hears back.
+            self.close_connection = True
+            return
+        self._write(reply)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                # Trailers end with an empty line.
+                while self.rfile.readline().strip():
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _write(self, reply: Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True

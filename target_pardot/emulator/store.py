@@ -1,0 +1,420 @@
+"""Prospects, custom fields and the AMPSEA rule: the emulator's state, with no HTTP in it.
+
+Callers (the API handlers and ``PardotEmulator``) hold the emulator lock around every call.
+Values are normalised on the way in so that every API version renders the same record:
+text as ``str``, integer fields as ``int``, flags as ``bool``, Date custom fields as
+``YYYY-MM-DD``, multi-value custom fields as ``list[str]``. An absent key means "no value".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock, parse_date, render_v34, to_epoch
+from .errors import MESSAGES, PardotError, field_error
+from .fields import (
+    BOOLEAN_FIELDS,
+    INTEGER_FIELDS,
+    STANDARD,
+    TIMESTAMP_FIELDS,
+    V5_TO_SNAKE,
+    V5_WRITABLE,
+    V34_ORDER,
+    WRITABLE,
+)
+
+Changes = dict[str, Any]
+
+FIRST_PROSPECT_ID = 1000
+# "New prospects land in the account's oldest campaign": the emulated account has one.
+DEFAULT_CAMPAIGN_ID = 1
+MAX_EMAIL_LENGTH = 255
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_INDEXED = re.compile(r"^(?P<base>.+)_(?P<index>\d+)$")
+# Pardot's own custom-field types; anything else is accepted and treated as text.
+NUMBER_TYPE = "Number"
+DATE_TYPE = "Date"
+
+
+class _Skip:
+    """Marks a submitted value that Pardot ignores (``multi_field=`` cannot clear)."""
+
+
+SKIP = _Skip()
+
+
+@dataclass
+class CustomField:
+    id: int
+    field_id: str
+    name: str
+    type: str
+    multi: bool
+    created_at: float
+    updated_at: float
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "field_id": self.field_id,
+            "type": self.type,
+            "is_record_multiple_responses": self.multi,
+            "created_at": render_v34(self.created_at),
+            "updated_at": render_v34(self.updated_at),
+        }
+
+
+@dataclass
+class Prospect:
+    id: int
+    created_at: float
+    updated_at: float
+    last_activity_at: float | None = None
+    is_archived: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def email(self) -> str | None:
+        return self.values.get("email")
+
+    def has_fid(self, fid: str) -> bool:
+        return fid in (self.values.get("crm_lead_fid"), self.values.get("crm_contact_fid"))
+
+    def recency(self) -> tuple[float, int]:
+        """Sort key for "latest activity": never-active prospects lose, ties go to the higher id."""
+        activity = self.last_activity_at if self.last_activity_at is not None else -math.inf
+        return (activity, self.id)
+
+
+def is_valid_email(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_EMAIL_LENGTH and bool(_EMAIL.match(value))
+
+
+def same_email(a: str | None, b: str | None) -> bool:
+    # Pardot matches email addresses case-insensitively.
+    return a is not None and b is not None and a.lower() == b.lower()
+
+
+def fid_slot(fid: str) -> str:
+    """Salesforce contact ids start with 003; everything else is stored as the lead id."""
+    return "crm_contact_fid" if fid.startswith("003") else "crm_lead_fid"
+
+
+class Store:
+    def __init__(self, clock: Clock, *, ampsea: bool) -> None:
+        self.clock = clock
+        # AMPSEA on: several active prospects may share an email. Off: emails are unique.
+        self.ampsea = ampsea
+        self._prospects: dict[int, Prospect] = {}
+        self._next_id = FIRST_PROSPECT_ID
+        self._custom: dict[str, CustomField] = {}
+
+    # -- custom fields -------------------------------------------------------------------
+
+    def add_custom_field(
+        self, field_id: str, name: str | None = None, type: str = "Text", multi: bool = False
+    ) -> CustomField:
+        if not field_id or field_id in STANDARD or field_id in V5_TO_SNAKE:
+            raise ValueError(f"custom field id {field_id!r} is empty or names a standard field")
+        if field_id in self._custom:
+            raise ValueError(f"custom field {field_id!r} already exists")
+        now = self.clock.now()
+        custom = CustomField(
+            id=len(self._custom) + 1,
+            field_id=field_id,
+            name=name or field_id,
+            type=type,
+            multi=multi,
+            created_at=now,
+            updated_at=now,
+        )
+        self._custom[field_id] = custom
+        return custom
+
+    def custom_fields(self) -> list[CustomField]:
+        return sorted(self._custom.values(), key=lambda c: c.id)
+
+    def custom_field(self, field_id: str) -> CustomField | None:
+        return self._custom.get(field_id)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def get(self, prospect_id: int) -> Prospect | None:
+        """By id, archived ones included: callers decide what archived means for them."""
+        return self._prospects.get(prospect_id)
+
+    def all(self, *, include_archived: bool = False) -> list[Prospect]:
+        return [
+            p for _, p in sorted(self._prospects.items()) if include_archived or not p.is_archived
+        ]
+
+    def by_email(self, email: str, *, archived: bool = False) -> list[Prospect]:
+        """Active prospects with this email (or, with archived=True, archived ones), by id."""
+        return [
+            p
+            for p in self.all(include_archived=True)
+            if p.is_archived == archived and same_email(p.email, email)
+        ]
+
+    def by_fid(self, fid: str) -> Prospect | None:
+        """The lowest-id prospect carrying this lead or contact id, preferring active ones."""
+        matches = [p for p in self.all(include_archived=True) if p.has_fid(fid)]
+        active = [p for p in matches if not p.is_archived]
+        return (active or matches or [None])[0]
+
+    @staticmethod
+    def latest(candidates: Iterable[Prospect]) -> Prospect | None:
+        return max(candidates, key=Prospect.recency, default=None)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, changes: Changes, *, fid: str | None = None) -> Prospect:
+        email = changes.get("email")
+        if email is not None and not self.ampsea and self.by_email(email):
+            raise PardotError(9)
+        now = self.clock.now()
+        prospect = Prospect(id=self._next_id, created_at=now, updated_at=now, last_activity_at=now)
+        self._next_id += 1
+        _apply(prospect, changes)
+        prospect.values.setdefault("campaign_id", DEFAULT_CAMPAIGN_ID)
+        if fid:
+            prospect.values[fid_slot(fid)] = fid
+        self._prospects[prospect.id] = prospect
+        return prospect
+
+    def update(self, prospect: Prospect, changes: Changes, *, unarchive: bool = False) -> None:
+        """Apply changes atomically: every check happens before anything is written."""
+        new_email = changes.get("email")
+        becoming_active = prospect.is_archived and unarchive
+        if not self.ampsea and (new_email is not None or becoming_active):
+            email = new_email if new_email is not None else prospect.email
+            if email is not None and any(p.id != prospect.id for p in self.by_email(email)):
+                raise PardotError(54)
+        _apply(prospect, changes)
+        now = self.clock.now()
+        prospect.updated_at = now
+        prospect.last_activity_at = now
+        if unarchive:
+            prospect.is_archived = False
+
+    def seed(self, email: str | None, fields: Mapping[str, Any]) -> Prospect:
+        """Insert a prospect as test set-up: read-only fields and timestamps may be given."""
+        unknown = [
+            k for k in fields if k not in STANDARD and k not in self._custom and k != "is_archived"
+        ]
+        if unknown or "id" in fields or "email" in fields:
+            raise ValueError(f"cannot seed fields {sorted(unknown) or ['id/email']}")
+        archived = bool(fields.get("is_archived", False))
+        if email is not None and not self.ampsea and not archived and self.by_email(email):
+            raise ValueError(f"{email} already exists and this business unit is not AMPSEA")
+        stamps: dict[str, float | None] = {}
+        values: Changes = {}
+        for key, raw in fields.items():
+            if key in TIMESTAMP_FIELDS:
+                stamps[key] = None if raw is None else to_epoch(raw)
+            elif key != "is_archived":
+                try:
+                    values[key] = self.normalize(key, raw, strict=False, label=key)
+                except PardotError as exc:
+                    raise ValueError(exc.message) from exc
+        now = self.clock.now()
+        created = stamps.get("created_at") or now
+        prospect = Prospect(
+            id=self._next_id,
+            created_at=created,
+            updated_at=stamps.get("updated_at") or created,
+            last_activity_at=stamps.get("last_activity_at"),
+            is_archived=archived,
+        )
+        self._next_id += 1
+        _apply(prospect, {k: v for k, v in values.items() if v is not SKIP})
+        if email is not None:
+            prospect.values["email"] = email
+        if "campaign_id" not in fields:
+            prospect.values["campaign_id"] = DEFAULT_CAMPAIGN_ID
+        self._prospects[prospect.id] = prospect
+        return prospect
+
+    # -- turning submitted values into changes ---------------------------------------------
+
+    def changes_v34(self, pairs: Iterable[tuple[str, Any]], *, allow_email: bool) -> Changes:
+        """v3/v4 parameters or batch items -> changes. Unknown and read-only names are ignored."""
+        changes: Changes = {}
+        indexed: dict[str, list[tuple[int, Any]]] = {}
+        for key, raw in pairs:
+            if key in WRITABLE or (key in self._custom):
+                if key == "email" and not allow_email:
+                    continue
+                value = self.normalize(key, raw, strict=False, label=key)
+                if value is not SKIP:
+                    changes[key] = value
+                continue
+            match = _INDEXED.match(key)
+            custom = self._custom.get(match["base"]) if match else None
+            if match and custom is not None and custom.multi:
+                indexed.setdefault(custom.field_id, []).append((int(match["index"]), raw))
+        for field_id, parts in indexed.items():
+            custom = self._custom[field_id]
+            # Documented: `<field>_0=` clears every value; empty parts are otherwise dropped.
+            scalars = [_custom_scalar(custom, raw, False, field_id) for _, raw in sorted(parts)]
+            changes[field_id] = [s for s in scalars if s is not None]
+        return changes
+
+    def changes_v5(self, body: Mapping[str, Any]) -> Changes:
+        """A v5 JSON body -> changes; any unknown or read-only name rejects the whole write."""
+        invalid = [key for key in body if self.v5_writable_name(key) is None]
+        if invalid:
+            raise PardotError(180, f"{MESSAGES[180]}: {', '.join(invalid)}")
+        changes: Changes = {}
+        for key, raw in body.items():
+            name = self.v5_writable_name(key)
+            assert name is not None
+            changes[name] = self.normalize(name, raw, strict=True, label=key)
+        return changes
+
+    def v5_writable_name(self, v5_key: str) -> str | None:
+        if v5_key in V5_WRITABLE:
+            return V5_TO_SNAKE[v5_key]
+        # UNCONFIRMED naming: custom fields are addressed in v5 by their fieldId verbatim.
+        return v5_key if v5_key in self._custom else None
+
+    def normalize(self, name: str, raw: Any, *, strict: bool, label: str) -> Any:
+        """One submitted value -> its stored form. ``strict`` is v5 (typed JSON) mode."""
+        custom = self._custom.get(name)
+        if custom is not None:
+            return _custom_value(custom, raw, strict, label)
+        if name == "email":
+            if not is_valid_email(raw):
+                raise PardotError(4)
+            return raw
+        if name in INTEGER_FIELDS:
+            return _integer(name, raw, strict, label)
+        if name in BOOLEAN_FIELDS:
+            return _boolean(raw, strict, label)
+        return _text(raw, strict, label)
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def snapshot(self, prospect: Prospect) -> dict[str, Any]:
+        """A detached, test-friendly view: v3/v4 names and renderings, every field present."""
+        out: dict[str, Any] = {"id": prospect.id}
+        for name in V34_ORDER[1:]:
+            if name in TIMESTAMP_FIELDS:
+                out[name] = render_v34(getattr(prospect, name))
+            else:
+                out[name] = prospect.values.get(name)
+        out["password"] = prospect.values.get("password")
+        for custom in self.custom_fields():
+            value = prospect.values.get(custom.field_id)
+            out[custom.field_id] = list(value or []) if custom.multi else value
+        out["is_archived"] = prospect.is_archived
+        return out
+
+
+def _apply(prospect: Prospect, changes: Changes) -> None:
+    for key, value in changes.items():
+        if value is None or value == []:
+            prospect.values.pop(key, None)
+        else:
+            prospect.values[key] = list(value) if isinstance(value, list) else value
+
+
+def _invalid_property(label: str) -> PardotError:
+    return PardotError(154, f"{MESSAGES[154]}: {label}")
+
+
+def _text(raw: Any, strict: bool, label: str) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        if strict:
+            raise _invalid_property(label)
+        return "true" if raw else "false"
+    if isinstance(raw, (int, float)):
+        return str(raw)
+    if isinstance(raw, str):
+        return raw if raw != "" else None
+    raise _invalid_property(label)
+
+
+def _integer(name: str, raw: Any, strict: bool, label: str) -> int | None:
+    errors = {"campaign_id": PardotError(38), "prospect_account_id": PardotError(61)}
+    error = errors.get(name, field_error(56, label))
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        if strict:
+            raise error
+        return int(raw)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and _INTEGER.match(raw.strip()):
+        return int(raw.strip())
+    raise error
+
+
+def _boolean(raw: Any, strict: bool, label: str) -> bool | None:
+    if raw is None or isinstance(raw, bool):
+        return raw
+    if strict:
+        raise _invalid_property(label)
+    if isinstance(raw, (int, float)):
+        return bool(raw)
+    text = str(raw).strip().lower()
+    if text == "":
+        return None
+    # v3/v4 are lenient: anything that is not a recognised "true" spelling is false.
+    return text in {"true", "1", "yes", "on"}
+
+
+def _custom_value(custom: CustomField, raw: Any, strict: bool, label: str) -> Any:
+    if not custom.multi:
+        if isinstance(raw, list):
+            raise _invalid_property(label)
+        return _custom_scalar(custom, raw, strict, label)
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        scalars = [_custom_scalar(custom, item, strict, label) for item in raw]
+        return [s for s in scalars if s is not None]
+    if raw == "":
+        # Documented: a multi-value field cannot be cleared with `field=`; use `field_0=`.
+        return [] if strict else SKIP
+    scalar = _custom_scalar(custom, raw, strict, label)
+    return [] if scalar is None else [scalar]
+
+
+def _custom_scalar(custom: CustomField, raw: Any, strict: bool, label: str) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if custom.type == NUMBER_TYPE:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return str(raw)
+        if isinstance(raw, str):
+            try:
+                number = float(raw.strip())
+            except ValueError:
+                number = math.nan
+            if math.isfinite(number):
+                return raw.strip()
+        raise field_error(56, label)
+    if custom.type == DATE_TYPE:
+        if isinstance(raw, str):
+            try:
+                return parse_date(raw)
+            except ValueError:
+                pass
+        raise field_error(57, label)
+    return _text(raw, strict, label)

@@ -1,0 +1,117 @@
+"""The pardot-emulator CLI, run as a real subprocess, plus its argument checks in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from target_pardot.emulator.__main__ import main
+
+from .helpers import BU, CREDS, TIMEOUT, refresh_form
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_for(path: Path, process: subprocess.Popen[str], seconds: float = 10.0) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    process.kill()
+    out, err = process.communicate()
+    raise AssertionError(f"emulator did not start:\n{out}\n{err}")
+
+
+def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(
+        json.dumps({"email": "seed@example.com", "first_name": "Seed", "org_id": "o-9"})
+        + "\n\n"
+        + json.dumps({"email": "two@example.com", "tags": ["a", "b"]})
+        + "\n"
+    )
+    port_file = tmp_path / "emulator.url"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "target_pardot.emulator",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--no-ampsea",
+            "--custom-field",
+            "org_id",
+            "--custom-field",
+            "tags:Checkbox:multi",
+            "--seed",
+            str(seed),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = _wait_for(port_file, process)
+        assert url.startswith("http://127.0.0.1:")
+        token = requests.post(
+            f"{url}/services/oauth2/token", data=refresh_form(), timeout=TIMEOUT
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Pardot-Business-Unit-Id": BU}
+        read = requests.get(
+            f"{url}/api/prospect/version/3/do/read/email/seed%40example.com",
+            params={"format": "json"},
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+        assert read.status_code == 200, read.text
+        assert read.json()["prospect"]["org_id"] == "o-9"
+        seeded = requests.get(f"{url}/_emulator/prospects", timeout=TIMEOUT).json()
+        assert [p["tags"] for p in seeded] == [[], ["a", "b"]]
+        stats = requests.get(f"{url}/_emulator/stats", timeout=TIMEOUT).json()
+        assert (stats["api_calls"], stats["token_calls"]) == (1, 1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert f"pardot-emulator listening on {url}" in out
+    assert CREDS["client_id"] in out and CREDS["refresh_token"] in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--host", "0.0.0.0"],  # noqa: S104 - the point is that it is refused
+        ["--host", "example.com"],
+        ["--custom-field", "x:Text:many"],
+    ],
+)
+def test_cli_rejects_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "pardot-emulator" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_bad_seed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text('{"email": "a@example.com", "shoe_size": 44}\n')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--seed", str(seed)])
+    assert exit_info.value.code == 2
+    assert "seed.jsonl:1" in capsys.readouterr().err
