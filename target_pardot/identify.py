@@ -148,7 +148,7 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
 
     return Identify(
         stream=stream,
-        record=_json_safe(record),
+        record=json_safe(record),
         email=email,
         email_field=email_field,
         user_id=user_id,
@@ -176,7 +176,7 @@ def _from_flat_row(stream: str, record: Mapping[str, Any]) -> Identify:
 
     return Identify(
         stream=stream,
-        record=_json_safe(record),
+        record=json_safe(record),
         email=email,
         email_field=email_field,
         user_id=_identifier_from(record, ("user_id",)),
@@ -315,16 +315,17 @@ def _copy_containers(value: Any) -> Any:
     return value
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """A copy of `value` that json.dumps accepts, for writing rejected records to disk."""
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        # Taps send JSON numbers, parsed as Decimal: keep them numbers in the reject file.
+        return int(value) if value == value.to_integral_value() else float(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     # A reject file must never fail to write; text keeps whatever the value was readable.

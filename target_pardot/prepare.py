@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from target_pardot.fields import FieldCatalog, map_traits, validate_email
-from target_pardot.identify import Identify, RecordError, normalise_record
+from target_pardot.identify import Identify, RecordError, json_safe, normalise_record
 from target_pardot.outcomes import Rejection, RunReport
 from target_pardot.settings import Settings
 
@@ -129,5 +128,5 @@ def _prepare_one(
 def _safe_record(record: Any) -> dict[str, Any]:
     """The record as JSON-safe data for the reject file, whatever the tap sent."""
     if isinstance(record, Mapping):
-        return json.loads(json.dumps(dict(record), default=str))
+        return json_safe(record)
     return {"value": repr(record)}

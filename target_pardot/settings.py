@@ -7,7 +7,9 @@ made, and names the setting at fault.
 
 from __future__ import annotations
 
+import decimal
 import ipaddress
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -318,12 +320,12 @@ def _problems(config: Mapping[str, Any]) -> list[str]:
         )
 
     ratio = config.get("max_reject_ratio", 0.5)
-    if not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+    if not _is_number(ratio) or not 0 <= ratio <= 1:
         problems.append(f"max_reject_ratio must be between 0 and 1 (got {ratio!r})")
 
     for name in ("max_retries", "max_retry_seconds", "request_timeout"):
         value = config.get(name)
-        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+        if value is not None and (not _is_number(value) or value < 0):
             problems.append(f"{name} must be a non-negative number (got {value!r})")
 
     strategy = config.get("lookup_strategy") or "auto"
@@ -337,6 +339,11 @@ def _problems(config: Mapping[str, Any]) -> list[str]:
     if config.get("use_user_id_as_lookup") and not config.get("lookup_field"):
         problems.append("use_user_id_as_lookup needs lookup_field (the custom field to match)")
     return problems
+
+
+def _is_number(value: Any) -> bool:
+    # The SDK parses decimals in config files as Decimal; bool is an int but not a number here.
+    return isinstance(value, numbers.Real | decimal.Decimal) and not isinstance(value, bool)
 
 
 def _url_problem(name: str, url: str) -> str | None:

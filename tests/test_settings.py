@@ -128,3 +128,12 @@ def test_repr_and_errors_never_show_secrets() -> None:
     for secret in ("s3cret-value", "r3fresh-value", "pw-secret", "BEGIN KEY"):
         assert secret not in shown
     assert "s3cret-value" not in problems(business_unit_id="bad")
+
+
+def test_decimal_numbers_from_a_config_file_are_accepted() -> None:
+    # singer-sdk reads JSON config numbers with a fraction as Decimal.
+    from decimal import Decimal
+
+    result = settings(max_reject_ratio=Decimal("0.25"), request_timeout=Decimal("2.5"))
+    assert result.max_reject_ratio == 0.25
+    assert result.request_timeout == 2.5

@@ -10,7 +10,8 @@ decides on their behalf:
   bounded by `max_retries` and `max_retry_seconds`; `Retry-After` is honoured.
 - A write that is not idempotent is never blindly re-sent once its request may have reached
   Pardot: a lost answer raises `AmbiguousWriteError` so the caller can find out what happened.
-- Error 184 refreshes the token once and retries; a second 184 for the same call is fatal.
+- Error 184 refreshes the token and retries. A second 184 for the same call is fatal unless
+  the refused token had worked before (it expired again, as tokens do under heavy use).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class PardotClient:
             settings, self._session, on_token_call=lambda: self.stats.record("oauth.token")
         )
         self._in_flight = threading.BoundedSemaphore(settings.max_concurrency)
+        self._working_tokens: set[str] = set()
         self._sleep = sleep
         self._backoff_factor = backoff_factor
 
@@ -185,7 +187,7 @@ class PardotClient:
         deadline = time.monotonic() + self.settings.max_retry_seconds
         delays = backoff.expo(base=2, factor=self._backoff_factor, max_value=MAX_BACKOFF_SECONDS)
         next(delays)  # python-backoff generators yield a priming 0 first
-        refreshed = False
+        refreshes = 0
         failures = 0
         while True:
             token = self._tokens.token()
@@ -193,13 +195,16 @@ class PardotClient:
             if isinstance(outcome, ApiResponse):
                 return outcome
             if outcome.problem == "184":
-                if refreshed:
+                # A token that worked for some call and is now refused has expired: refresh it.
+                # A token refused before it ever worked, after this call already refreshed once,
+                # will not start working: stop instead of looping.
+                if refreshes and (token not in self._working_tokens or refreshes > 3):
                     raise AuthenticationError(
                         f"Pardot rejected a freshly issued access token on {endpoint} "
                         "(error 184). Check that the Salesforce user has Pardot access in this "
                         "business unit and the connected app has the pardot_api scope."
                     )
-                refreshed = True
+                refreshes += 1
                 self._tokens.refresh(token)
                 continue
             if outcome.maybe_applied and not idempotent:
@@ -257,6 +262,8 @@ class PardotClient:
             response.status_code,
             time.monotonic() - started,
         )
+        if response.status_code != 401:
+            self._working_tokens.add(token)
         return _interpret(endpoint, response)
 
 

@@ -1,0 +1,138 @@
+"""OAuth: every flow against the emulator's token endpoint; one refresh per rejected token."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from target_pardot.api.auth import OAuthTokens, StaticToken, token_source
+from target_pardot.api.errors import AuthenticationError
+from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from target_pardot.settings import Settings
+
+
+def settings(emulator: PardotEmulator, **overrides: Any) -> Settings:
+    config = {
+        "business_unit_id": DEFAULT_CREDENTIALS["business_unit_id"],
+        "client_id": DEFAULT_CREDENTIALS["client_id"],
+        "client_secret": DEFAULT_CREDENTIALS["client_secret"],
+        "refresh_token": DEFAULT_CREDENTIALS["refresh_token"],
+        "username": DEFAULT_CREDENTIALS["username"],
+        "password": DEFAULT_CREDENTIALS["password"],
+        "login_url": emulator.url,
+        "pardot_url": emulator.url,
+        **overrides,
+    }
+    return Settings.from_config(config)
+
+
+@pytest.fixture
+def rsa_key() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+@pytest.mark.parametrize("flow", ["refresh_token", "client_credentials", "password"])
+def test_each_secret_based_flow_gets_a_token(emulator: PardotEmulator, flow: str) -> None:
+    tokens = OAuthTokens(settings(emulator, auth_flow=flow), requests.Session())
+    assert tokens.token()
+    assert emulator.token_calls == 1
+
+
+def test_jwt_bearer_signs_an_assertion_the_connected_app_key_verifies(
+    make_emulator: Any, rsa_key: tuple[str, str]
+) -> None:
+    private, public = rsa_key
+    emulator = make_emulator(jwt_public_key=public)
+    config = settings(emulator, auth_flow="jwt_bearer", private_key=private)
+    assert OAuthTokens(config, requests.Session()).token()
+
+
+def test_jwt_signed_with_another_key_is_refused_with_salesforces_reason(
+    make_emulator: Any, rsa_key: tuple[str, str]
+) -> None:
+    _, public = rsa_key
+    other_private, _ = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode(),
+        None,
+    )
+    emulator = make_emulator(jwt_public_key=public)
+    config = settings(emulator, auth_flow="jwt_bearer", private_key=other_private)
+    with pytest.raises(AuthenticationError, match="invalid_grant") as error:
+        OAuthTokens(config, requests.Session()).token()
+    assert "BEGIN" not in str(error.value)
+
+
+def test_a_private_key_that_is_not_pem_fails_without_echoing_it(emulator: PardotEmulator) -> None:
+    config = settings(emulator, auth_flow="jwt_bearer", private_key="not-a-key-secret-text")
+    with pytest.raises(AuthenticationError, match="private_key") as error:
+        OAuthTokens(config, requests.Session()).token()
+    assert "not-a-key-secret-text" not in str(error.value)
+
+
+def test_unknown_refresh_token_stops_with_invalid_grant_and_no_secret(
+    emulator: PardotEmulator,
+) -> None:
+    config = settings(emulator, refresh_token="revoked-refresh-token-value")
+    with pytest.raises(AuthenticationError) as error:
+        OAuthTokens(config, requests.Session()).token()
+    message = str(error.value)
+    assert "invalid_grant" in message
+    assert "revoked-refresh-token-value" not in message
+    assert DEFAULT_CREDENTIALS["client_secret"] not in message
+
+
+def test_unknown_client_id_names_the_setting(emulator: PardotEmulator) -> None:
+    with pytest.raises(AuthenticationError, match="client_id"):
+        OAuthTokens(settings(emulator, client_id="nope"), requests.Session()).token()
+
+
+def test_many_workers_seeing_184_at_once_cause_a_single_refresh(emulator: PardotEmulator) -> None:
+    tokens = OAuthTokens(settings(emulator), requests.Session())
+    stale = tokens.token()
+    barrier = threading.Barrier(8)
+    fresh: list[str] = []
+
+    def worker() -> None:
+        barrier.wait()
+        fresh.append(tokens.refresh(stale))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(fresh)) == 1 and fresh[0] != stale
+    assert emulator.token_calls == 2
+
+
+def test_a_static_access_token_is_used_as_is_and_cannot_be_refreshed(
+    emulator: PardotEmulator,
+) -> None:
+    source = token_source(settings(emulator, access_token="given"), requests.Session())
+    assert isinstance(source, StaticToken)
+    assert source.token() == "given"
+    with pytest.raises(AuthenticationError, match="access_token"):
+        source.refresh("given")
+    assert emulator.token_calls == 0

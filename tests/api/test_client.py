@@ -1,0 +1,165 @@
+"""The client: concurrency cap, retries, token refresh and ambiguity, against the emulator."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from target_pardot.api.client import PardotClient
+from target_pardot.api.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ConfigurationError,
+    PardotAPIError,
+    QuotaExceededError,
+    TransientError,
+)
+from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from target_pardot.settings import Settings
+
+
+def client(
+    emulator: PardotEmulator, sleeps: list[float] | None = None, **overrides: Any
+) -> PardotClient:
+    config = {
+        "business_unit_id": DEFAULT_CREDENTIALS["business_unit_id"],
+        "client_id": DEFAULT_CREDENTIALS["client_id"],
+        "client_secret": DEFAULT_CREDENTIALS["client_secret"],
+        "refresh_token": DEFAULT_CREDENTIALS["refresh_token"],
+        "login_url": emulator.url,
+        "pardot_url": emulator.url,
+        **overrides,
+    }
+    recorded = sleeps if sleeps is not None else []
+    return PardotClient(Settings.from_config(config), sleep=recorded.append, backoff_factor=0.01)
+
+
+def read(pardot: PardotClient, email: str = "a@x.com") -> Any:
+    return pardot.v34("prospect", "read", version=4, ident=("email", email))
+
+
+def create_batch(pardot: PardotClient, emails: list[str], *, idempotent: bool) -> Any:
+    body = json.dumps({"prospects": [{"email": email} for email in emails]})
+    return pardot.v34(
+        "prospect", "batchUpsert", version=4, params={"prospects": body}, idempotent=idempotent
+    )
+
+
+def test_calls_carry_the_token_and_business_unit_and_answers_are_decoded(
+    emulator: PardotEmulator,
+) -> None:
+    emulator.add_prospect(email="a@x.com", first_name="Ann")
+    answer = read(client(emulator))
+    assert answer.status == 200
+    assert answer.body["prospect"]["first_name"] == "Ann"
+
+
+def test_never_more_calls_in_flight_than_max_concurrency(make_emulator: Any) -> None:
+    emulator = make_emulator(latency=0.05, concurrency_limit=5)
+    emulator.add_prospect(email="a@x.com")
+    pardot = client(emulator, max_concurrency=3)
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda _: read(pardot), range(24)))
+    assert emulator.max_in_flight == 3
+    assert emulator.call_counts["v4.prospect.read"] == 24
+
+
+@pytest.mark.parametrize("code", [66, 62, 85, 116, 120, 121, 183, 214])
+def test_transient_codes_are_retried_with_backoff(emulator: PardotEmulator, code: int) -> None:
+    emulator.add_prospect(email="a@x.com")
+    emulator.queue_error(code, count=2)
+    sleeps: list[float] = []
+    assert read(client(emulator, sleeps)).status == 200
+    assert len(sleeps) == 2
+    assert emulator.call_counts["v4.prospect.read"] == 3
+
+
+def test_retries_are_bounded_and_the_error_says_what_kept_failing(make_emulator: Any) -> None:
+    emulator = make_emulator(fail_every=1)
+    with pytest.raises(TransientError, match=r"after 3 attempts.*HTTP 500"):
+        read(client(emulator, max_retries=2))
+    assert emulator.api_calls == 3
+
+
+def test_an_idempotent_write_is_retried_after_a_lost_answer(make_emulator: Any) -> None:
+    emulator = make_emulator(drop_after_commit_every=1)
+    emulator.add_prospect(email="a@x.com")
+    pardot = client(emulator)
+    emulator.drop_after_commit_every = None
+    emulator.queue_error(121)
+    assert read(pardot).status == 200
+
+
+def test_a_create_whose_answer_was_lost_is_not_sent_again(make_emulator: Any) -> None:
+    emulator = make_emulator(drop_after_commit_every=1)
+    with pytest.raises(AmbiguousWriteError):
+        create_batch(client(emulator), ["new@x.com"], idempotent=False)
+    assert [p["email"] for p in emulator.prospects()] == ["new@x.com"]
+    assert emulator.call_counts["v4.prospect.batchUpsert"] == 1
+
+
+def test_an_expired_token_is_refreshed_once_and_the_call_retried(make_emulator: Any) -> None:
+    emulator = make_emulator(token_max_calls=2)
+    emulator.add_prospect(email="a@x.com")
+    pardot = client(emulator)
+    for _ in range(5):
+        assert read(pardot).status == 200
+    assert emulator.token_calls == 3
+
+
+def test_a_second_184_for_the_same_call_is_fatal(emulator: PardotEmulator) -> None:
+    emulator.queue_error(184, count=2)
+    with pytest.raises(AuthenticationError, match="freshly issued"):
+        read(client(emulator))
+
+
+def test_a_rejected_static_token_stops_with_a_clear_message(emulator: PardotEmulator) -> None:
+    with pytest.raises(AuthenticationError, match="access_token setting"):
+        read(client(emulator, access_token="stale-token"))
+
+
+def test_daily_quota_is_not_retried(make_emulator: Any) -> None:
+    emulator = make_emulator(daily_limit=1)
+    emulator.add_prospect(email="a@x.com")
+    pardot = client(emulator)
+    read(pardot)
+    with pytest.raises(QuotaExceededError):
+        read(pardot)
+    assert emulator.api_calls == 2
+
+
+def test_wrong_business_unit_names_the_setting_to_fix(emulator: PardotEmulator) -> None:
+    with pytest.raises(ConfigurationError, match="business_unit_id") as error:
+        read(client(emulator, business_unit_id="0Uv000000000009ZZZ"))
+    assert error.value.code == 201
+
+
+def test_record_level_errors_come_back_with_their_code(emulator: PardotEmulator) -> None:
+    with pytest.raises(PardotAPIError) as error:
+        read(client(emulator), "nobody@x.com")
+    assert error.value.code == 4
+
+
+def test_retry_after_is_honoured(emulator: PardotEmulator, monkeypatch: Any) -> None:
+    from target_pardot.api import client as client_module
+
+    emulator.add_prospect(email="a@x.com")
+    emulator.queue_error(66)
+    monkeypatch.setattr(client_module, "_retry_after", lambda value: 7.0)
+    sleeps: list[float] = []
+    read(client(emulator, sleeps))
+    assert sleeps == [7.0]
+
+
+def test_unreachable_pardot_is_retried_then_reported_without_the_url(
+    emulator: PardotEmulator,
+) -> None:
+    pardot = client(emulator, max_retries=1)
+    pardot.authenticate()
+    emulator.stop()
+    with pytest.raises(TransientError) as error:
+        read(pardot, "secret.person@x.com")
+    assert "secret.person" not in str(error.value)
