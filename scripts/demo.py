@@ -81,7 +81,7 @@ def start_emulator(port_file: Path, timeout: float) -> tuple[subprocess.Popen[by
     ]  # fmt: skip
     print("$ " + " ".join(command), flush=True)
     log = EMULATOR_LOG.open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     log.close()  # the child keeps its own handle
 
     deadline = time.monotonic() + timeout
@@ -150,7 +150,7 @@ def ensure_plugins(meltano: str, env: dict[str, str]) -> None:
     banner("meltano install (first run: installs the plugins from the package index)")
     command = [meltano, "install"]
     print("$ " + " ".join(command), flush=True)
-    result = subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603
+    result = subprocess.run(command, cwd=ROOT, env=env, check=False)
     if result.returncode != 0:
         raise DemoError(f"meltano install failed with exit code {result.returncode}")
 
@@ -162,7 +162,7 @@ def run_pipeline(meltano: str, env: dict[str, str]) -> tuple[int, list[str]]:
     ]  # fmt: skip
     print("$ " + " ".join(command), flush=True)
     summaries: list[str] = []
-    with subprocess.Popen(  # noqa: S603
+    with subprocess.Popen(
         command,
         cwd=ROOT,
         env=env,

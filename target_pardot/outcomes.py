@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 # The reject ratio is judged only once this many records were seen, so that two bad records at
 # the start of a run do not stop it.
 REJECT_RATIO_MIN_RECORDS = 20
+NO_CODE = "none"  # rejected before anything was sent to Pardot
 
 
 class Result(enum.Enum):
@@ -26,8 +27,12 @@ class Result(enum.Enum):
     UPDATED = "updated"
     # Pardot's v3 batchUpsert answer does not say which of its items it created.
     UPSERTED = "created or updated"
-    UNCHANGED = "unchanged"
+    UNCHANGED = "unchanged"  # nothing to write for a known prospect: no call made
     REJECTED = "rejected"
+
+
+# Always shown in the summary; the others only when they happened.
+_ALWAYS_SHOWN = (Result.CREATED, Result.UPDATED, Result.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class RunReport:
         self._lock = threading.Lock()
         self.results: Counter[Result] = Counter()
         self.reject_codes: Counter[str] = Counter()
+        self._unlogged_rejects: Counter[tuple[str, str, str]] = Counter()
         self.records_seen = 0
         self.merged_duplicates = 0
         self.unknown_traits: Counter[str] = Counter()
@@ -110,16 +116,35 @@ class RunReport:
 
     def reject(self, rejection: Rejection) -> None:
         self.rejects.write(rejection)
+        code = str(rejection.code) if rejection.code is not None else NO_CODE
         with self._lock:
             self.results[Result.REJECTED] += 1
-            key = str(rejection.code) if rejection.code is not None else "target-pardot"
-            self.reject_codes[key] += 1
-        logger.warning(
-            "Rejected a record of stream '%s'%s: %s",
+            self.reject_codes[code] += 1
+            self._unlogged_rejects[(rejection.stream, rejection.field or "-", code)] += 1
+        # Reasons quote the offending values (emails among them): full detail only at debug
+        # level and in the owner-only reject file; log_rejects() groups them for warnings.
+        logger.debug(
+            "Rejected a record of stream '%s' (field %s): %s",
             rejection.stream,
-            f" (field {rejection.field})" if rejection.field else "",
+            rejection.field or "-",
             rejection.reason,
         )
+
+    def log_rejects(self) -> None:
+        """One warning per batch for its rejects, grouped by stream, field and Pardot code."""
+        with self._lock:
+            groups = dict(self._unlogged_rejects)
+            self._unlogged_rejects.clear()
+        for (stream, field, code), n in sorted(groups.items()):
+            logger.warning(
+                "Rejected %d record%s of stream '%s' on field %s (Pardot code %s); reasons in %s",
+                n,
+                "" if n == 1 else "s",
+                stream,
+                field,
+                code,
+                self.rejects.path,
+            )
 
     def note_unknown_traits(self, names: list[str]) -> None:
         with self._lock:
@@ -151,7 +176,11 @@ class RunReport:
             results = dict(self.results)
             seen = self.records_seen
             merged = self.merged_duplicates
-        parts = [f"{results.get(result, 0)} {result.value}" for result in Result]
+        parts = [
+            f"{results.get(result, 0)} {result.value}"
+            for result in Result
+            if result in _ALWAYS_SHOWN or results.get(result)
+        ]
         api_calls = {name: n for name, n in sorted(call_counts.items()) if name != "oauth.token"}
         calls_text = ", ".join(f"{name} {n}" for name, n in api_calls.items()) or "none"
         text = (

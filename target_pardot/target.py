@@ -72,6 +72,3 @@ class TargetPardot(Target):
             sys.exit(1)
         finally:
             target.close_run()
-
-
-cli = TargetPardot.cli

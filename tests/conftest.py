@@ -107,6 +107,7 @@ def run_target(
     tmp_path: Path,
     *,
     timeout: float = 120,
+    env: Mapping[str, str] | None = None,
 ) -> TargetRun:
     """Run the installed `target-pardot` command, as Meltano would."""
     config_path = tmp_path / "config.json"
@@ -116,14 +117,19 @@ def run_target(
         if isinstance(messages, str)
         else "".join(json.dumps(message) + "\n" for message in messages)
     )
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TARGET_PARDOT")}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TARGET_PARDOT") and key != "LOGLEVEL"
+    }
+    environment.update(env or {})
     completed = subprocess.run(
         [TARGET_COMMAND, "--config", str(config_path)],
         input=text,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=environment,
         check=False,
     )
     return TargetRun(

@@ -1,0 +1,173 @@
+"""Bad input end to end: every case is rejected with a reason naming the stream and the field,
+or stops the run with a clear message; nothing is silently dropped, no secret is shown."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from target_pardot.emulator import PardotEmulator
+from tests.conftest import run_target, singer_messages, target_config
+
+GOOD = {"email": "good@example.com", "first_name": "Good"}
+
+
+@pytest.fixture
+def v4(make_emulator: Any) -> PardotEmulator:
+    emulator: PardotEmulator = make_emulator(ampsea=True)
+    emulator.add_custom_field("seats", type="Number")
+    return emulator
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "reason"),
+    [
+        ({"first_name": "No email"}, "email", "email"),
+        ({"email": "not-an-email"}, "email", "@"),
+        ({"email": "x" * 250 + "@example.com"}, "email", "255"),
+        ({"email": "a@example.com", "city": "x" * 300}, "city", "255"),
+        ({"email": "a@example.com", "first_name": {"nested": 1}}, "first_name", "single value"),
+        ({"email": "a@example.com", "company": ["a", "b"]}, "company", "single value"),
+        ({"email": "a@example.com", "seats": "many"}, "seats", "number"),
+        ({}, "email", "email"),
+        ({"favourite_colour": "blue"}, "email", "email"),
+        ({"type": "track", "userId": "u1", "event": "Clicked"}, "type", "identify"),
+    ],
+    ids=[
+        "missing-email",
+        "invalid-email",
+        "email-over-255",
+        "value-over-255",
+        "object-for-scalar",
+        "list-for-scalar",
+        "non-numeric-number-field",
+        "empty-record",
+        "only-unknown-fields",
+        "not-an-identify",
+    ],
+)
+def test_record_that_can_never_succeed_is_rejected_naming_stream_and_field(
+    v4: PardotEmulator, tmp_path: Path, record: dict[str, Any], field: str, reason: str
+) -> None:
+    result = run_target(
+        target_config(v4, tmp_path), singer_messages("crm_users", [record, GOOD]), tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [reject] = result.rejects
+    assert reject["stream"] == "crm_users"
+    assert reject["field"] == field
+    assert reason.lower() in reject["reason"].lower()
+    assert reject["record"] == record
+    assert [p["email"] for p in v4.prospects()] == ["good@example.com"]
+    assert "1 rejected" in result.summary
+
+
+def test_reject_file_is_owner_only(v4: PardotEmulator, tmp_path: Path) -> None:
+    result = run_target(target_config(v4, tmp_path), singer_messages("s", [{}]), tmp_path)
+    assert result.returncode == 0
+    assert stat.S_IMODE(result.reject_file.stat().st_mode) == 0o600
+
+
+def test_a_broken_mapping_stops_the_run_at_max_reject_ratio(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    records = [{"mail": f"p{n}@example.com"} for n in range(40)]
+    result = run_target(
+        target_config(v4, tmp_path, max_reject_ratio=0.2),
+        singer_messages("users", records, state={"done": True}),
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert "max_reject_ratio" in result.stderr
+    assert result.states == []
+
+
+def test_odd_schemas_from_unknown_streams_are_accepted(v4: PardotEmulator, tmp_path: Path) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "email": {"type": ["integer"]},  # wrong on purpose: the record's value is text
+            "signed_up": {"type": "string", "format": "date-time"},
+            "profile": {"type": "object"},
+        },
+    }
+    record = {
+        "email": "odd@example.com",
+        "signed_up": "2024-05-01T10:00:00+00:00",
+        "profile": {"x": 1},
+    }
+    result = run_target(
+        target_config(v4, tmp_path),
+        singer_messages("weird-stream.v2", [record], schema=schema),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p["email"] for p in v4.prospects()] == ["odd@example.com"]
+    assert "signed_up" in result.stderr and "profile" in result.stderr  # reported, not sent
+
+
+def test_record_before_schema_fails_clearly_and_applies_nothing(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    messages = [{"type": "RECORD", "stream": "users", "record": GOOD}]
+    result = run_target(target_config(v4, tmp_path), messages, tmp_path)
+    assert result.returncode != 0
+    assert "before a corresponding schema" in result.stderr
+    assert v4.prospects() == []
+
+
+def test_malformed_json_line_fails_with_its_number_and_nothing_past_it_is_applied(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    lines = [json.dumps(m) for m in singer_messages("users", [GOOD])]
+    lines.append('{"type": "RECORD", "stream": "users", "record": {"email": "secret@x.com"')
+    lines.append(
+        json.dumps({"type": "RECORD", "stream": "users", "record": {"email": "after@example.com"}})
+    )
+    lines.append(json.dumps({"type": "STATE", "value": {"done": True}}))
+    result = run_target(target_config(v4, tmp_path), "\n".join(lines) + "\n", tmp_path)
+    assert result.returncode != 0
+    assert "input line 3 is not valid JSON" in result.stderr
+    assert "secret@x.com" not in result.stderr
+    assert result.states == []
+    assert "after@example.com" not in [p["email"] for p in v4.prospects()]
+
+
+def test_secrets_and_tokens_never_appear_in_logs_or_rejects(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    oauth = target_config(v4, tmp_path)
+    token = requests.post(
+        f"{v4.url}/services/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": oauth["refresh_token"],
+            "client_id": oauth["client_id"],
+            "client_secret": oauth["client_secret"],
+        },
+        timeout=10,
+    ).json()["access_token"]
+    (tmp_path / "static").mkdir()
+    static = target_config(v4, tmp_path / "static", access_token=token)
+    records = singer_messages("users", [{"email": "bad"}, GOOD])
+    first = run_target(oauth, records, tmp_path, env={"LOGLEVEL": "DEBUG"})
+    second = run_target(static, records, tmp_path / "static", env={"LOGLEVEL": "DEBUG"})
+    assert first.returncode == second.returncode == 0, second.stderr[-3000:]
+    shown = first.stdout + first.stderr + second.stdout + second.stderr
+    shown += first.reject_file.read_text() + second.reject_file.read_text()
+    for secret in (token, oauth["client_secret"], oauth["refresh_token"]):
+        assert secret not in shown
+
+
+def test_emails_are_not_logged_above_debug_level(v4: PardotEmulator, tmp_path: Path) -> None:
+    records = [{"email": "visible-bad-email"}, {"email": "person@example.com", "x_trait": 1}]
+    result = run_target(target_config(v4, tmp_path), singer_messages("users", records), tmp_path)
+    assert result.returncode == 0
+    assert "person@example.com" not in result.stderr
+    assert "visible-bad-email" not in result.stderr
+    assert "visible-bad-email" in result.reject_file.read_text()
