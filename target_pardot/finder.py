@@ -8,6 +8,10 @@ Two ways to look, chosen by `lookup_strategy`:
   lookup value even after its email changed, which the read cannot.
 - auto: the first scan page tells how many prospects there are, so how many calls a scan costs;
   once the reads a run needs would cost more than finishing the scan, the scan is finished.
+  When the API gives no total (v5 queries), the scan is paged lazily instead: pages are fetched
+  while the scan has cost no more than the reads would (those made so far plus this batch's),
+  and the index is used only once the scan has ended. Without knowing the size of the business
+  unit, a run then spends at most about twice the calls of the cheaper strategy.
 
 Pardot's batch answers carry no ids, so prospects this run created are remembered by the email
 they were created with and resolved by one read if the same identity comes back.
@@ -73,6 +77,7 @@ class ProspectFinder:
         self._scan: Iterator[tuple[int | None, list[Candidate]]] | None = None
         self._scan_total: int | None = None
         self._scan_seen = 0
+        self._scan_pages = 0
         self._scan_complete = False
         self._reads_done = 0
         self._by_lookup: dict[str, dict[int, Candidate]] = defaultdict(dict)
@@ -99,6 +104,11 @@ class ProspectFinder:
                 to_read.extend(others)
         found.update(self._read(to_read))
         return found
+
+    def finish_scan(self) -> None:
+        """Page through every prospect now (v5 resolves Salesforce ids from the scan)."""
+        with self._lock:
+            self._finish_scan()
 
     def remember_created(self, group: Group) -> None:
         if group.email:
@@ -134,8 +144,10 @@ class ProspectFinder:
         if self._strategy == "read":
             return False
         reads_needed = len({group.email.lower() for group in groups if group.email})
-        if self._scan_total is None:
+        if self._scan is None:
             self._next_scan_page()
+        if self._scan_total is None:
+            return self._scan_lazily(reads_needed)
         remaining_pages = self._remaining_scan_pages()
         if self._reads_done + reads_needed > remaining_pages:
             logger.info(
@@ -146,6 +158,20 @@ class ProspectFinder:
             )
             return True
         return False
+
+    def _scan_lazily(self, reads_needed: int) -> bool:
+        """auto without a total: rent or buy, one scan page for each read the run would make."""
+        budget = self._reads_done + reads_needed
+        # `<=`: the call after the last page ends the scan without costing a query.
+        while not self._scan_complete and self._scan_pages <= budget:
+            self._next_scan_page()
+        if self._scan_complete:
+            logger.info(
+                "lookup_strategy auto: the scan of all prospects ended after %d query calls, "
+                "about as many as the reads by email it replaces; using it",
+                self._scan_pages,
+            )
+        return self._scan_complete
 
     def _remaining_scan_pages(self) -> int:
         total = self._scan_total or 0
@@ -165,6 +191,7 @@ class ProspectFinder:
             return False
         if total is not None and self._scan_total is None:
             self._scan_total = total
+        self._scan_pages += 1
         self._scan_seen += len(page)
         for candidate in page:
             self._index(candidate)

@@ -23,6 +23,7 @@ from target_pardot.sync.batches import BatchWriter
 from target_pardot.sync.context import SyncContext
 from target_pardot.sync.v3 import sync_v3
 from target_pardot.sync.v4 import V4Source, resolve_ambiguous_v4, sync_v4
+from target_pardot.sync.v5 import V5Source, V5Sync, load_custom_fields
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ Sync = Callable[[list[Prepared], SyncContext], None]
 
 class PardotRun:
     def __init__(self, settings: Settings, *, client: PardotClient | None = None) -> None:
-        if settings.api_version == 5:
-            raise TargetPardotError("api_version 5 is not supported yet; use api_version 3 or 4")
         self.settings = settings
         self.client = client or PardotClient(settings)
         self.report = RunReport(RejectFile(settings.reject_file), settings.max_reject_ratio)
@@ -55,9 +54,16 @@ class PardotRun:
             ),
         )
         self._sync: Sync = sync_v3 if settings.api_version == 3 else sync_v4
+        source: V4Source | V5Source | None = None
         if settings.api_version == 4:
+            source = V4Source(self.client, settings.lookup_field)
+        elif settings.api_version == 5:
+            source = V5Source(self.client, settings.lookup_field)
+            # The catalog is read at start(); the sync looks it up when it builds bodies.
+            self._sync = V5Sync(source, lambda: self.catalog)
+        if source is not None:
             self.context.finder = ProspectFinder(
-                V4Source(self.client, settings.lookup_field),
+                source,
                 lookup_field=settings.lookup_field,
                 strategy=settings.lookup_strategy,
                 report=self.report,
@@ -79,8 +85,11 @@ class PardotRun:
         prepared = prepare_records(
             stream, records, settings=self.settings, catalog=self.catalog, report=self.report
         )
-        if prepared:
-            self._sync(prepared, self.context)
+        try:
+            if prepared:
+                self._sync(prepared, self.context)
+        finally:
+            self.report.log_rejects()
         self.report.check_reject_ratio()
 
     def finish(self) -> None:
@@ -95,6 +104,8 @@ class PardotRun:
 
     def _load_catalog(self) -> FieldCatalog:
         version = self.settings.api_version
+        if version == 5:
+            return load_custom_fields(self.client)
         response = self.client.v34("customField", "query", version=version)
         result = response.body.get("result") or {}
         raw = result.get("customField") or []
