@@ -110,6 +110,11 @@ class RunReport:
         with self._lock:
             self.results[result] += n
 
+    def applied(self) -> int:
+        """Prospects written so far (created, updated or upserted)."""
+        with self._lock:
+            return sum(n for result, n in self.results.items() if result is not Result.REJECTED)
+
     def merged(self, n: int) -> None:
         with self._lock:
             self.merged_duplicates += n

@@ -9,7 +9,7 @@ from singer_sdk import Target
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_pardot.api.errors import TargetPardotError
+from target_pardot.api.errors import QuotaExceededError, TargetPardotError
 from target_pardot.reader import NumberedSingerReader
 from target_pardot.run import PardotRun
 from target_pardot.settings import CONFIG_SCHEMA, Settings
@@ -65,6 +65,14 @@ class TargetPardot(Target):
             if target._run is not None:
                 target._run.finish()
             cls.logger.error("target-pardot stopped: %s", error)
+            if isinstance(error, QuotaExceededError) and target._run is not None:
+                applied = target._run.report.applied()
+                cls.logger.error(
+                    "Pardot's daily API limit for this business unit is used up after %d "
+                    "records were applied. The rest will be sent by the next run once the "
+                    "limit resets (midnight in the Pardot account's time zone).",
+                    applied,
+                )
             cls.logger.error(
                 "STATE was not advanced past the records that were not applied; the next run "
                 "sends them again."

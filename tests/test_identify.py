@@ -388,6 +388,7 @@ def test_record_is_converted_to_json_safe_values_for_reject_files() -> None:
             "email": "ann@example.com",
             "birthday": dt.date(1990, 2, 3),
             "revenue": Decimal("12.50"),
+            "seats": Decimal("40"),
             "tags": ("a", "b"),
         },
     )
@@ -398,7 +399,9 @@ def test_record_is_converted_to_json_safe_values_for_reject_files() -> None:
     assert identify.record["traits"] == {
         "email": "ann@example.com",
         "birthday": "1990-02-03",
-        "revenue": "12.50",
+        # JSON numbers stay numbers, so the reject file reads like the tap's record.
+        "revenue": 12.5,
+        "seats": 40,
         "tags": ["a", "b"],
     }
     json.dumps(identify.record)

@@ -83,7 +83,7 @@ def test_daily_quota_half_way_stops_then_the_next_run_completes_without_duplicat
     first = run_target(config, messages, tmp_path)
     assert first.returncode != 0
     assert "Daily API rate limit" in first.stderr or "122" in first.stderr
-    assert "next run" in first.stderr
+    assert "records were applied" in first.stderr and "next run" in first.stderr
     assert first.states == []  # STATE stays behind the records that were not applied
     assert len(emulator.prospects()) < RECORDS
 
@@ -93,3 +93,21 @@ def test_daily_quota_half_way_stops_then_the_next_run_completes_without_duplicat
     assert second.returncode == 0, second.stderr[-4000:]
     assert second.states[-1] == {"done": True}
     assert_every_prospect_once_with_the_right_values(emulator)
+
+
+def test_concurrency_stays_within_max_concurrency_across_streams(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    emulator: PardotEmulator = make_emulator(ampsea=True, latency=0.02)
+    messages = []
+    for stream in ("users", "leads", "contacts"):
+        rows = [{"email": f"{stream}{n}@example.com"} for n in range(400)]
+        messages += singer_messages(stream, rows, state={"done": stream})
+    result = run_target(
+        target_config(emulator, tmp_path, max_concurrency=2, lookup_strategy="read"),
+        messages,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert emulator.max_in_flight == 2
+    assert len(emulator.prospects()) == 1200
