@@ -50,7 +50,7 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize(("api_version", "ampsea"), [(3, False), (4, True)])
+@pytest.mark.parametrize(("api_version", "ampsea"), [(3, False), (4, True), (5, True)])
 def test_faults_together_lose_and_duplicate_nothing(
     make_emulator: Any, tmp_path: Path, api_version: int, ampsea: bool
 ) -> None:
@@ -71,7 +71,7 @@ def test_faults_together_lose_and_duplicate_nothing(
     assert_every_prospect_once_with_the_right_values(emulator)
 
 
-@pytest.mark.parametrize(("api_version", "ampsea"), [(3, False), (4, True)])
+@pytest.mark.parametrize(("api_version", "ampsea"), [(3, False), (4, True), (5, True)])
 def test_daily_quota_half_way_stops_then_the_next_run_completes_without_duplicates(
     make_emulator: Any, tmp_path: Path, api_version: int, ampsea: bool
 ) -> None:
