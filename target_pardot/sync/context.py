@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from target_pardot.api.client import PardotClient
 from target_pardot.api.errors import field_for
@@ -12,7 +11,7 @@ from target_pardot.finder import ProspectFinder
 from target_pardot.matching import Group
 from target_pardot.outcomes import Result, RunReport
 from target_pardot.settings import Settings
-from target_pardot.sync.batches import BatchOutcome, BatchWriter, WriteItem
+from target_pardot.sync.batches import BatchOutcome, BatchWriter
 
 
 @dataclass
@@ -23,7 +22,6 @@ class SyncContext:
     executor: Executor
     writer: BatchWriter
     finder: ProspectFinder | None = None
-    on_applied: list[Callable[[WriteItem, Result], None]] = field(default_factory=list)
 
     def note_merges(self, groups: list[Group]) -> None:
         merged = sum(len(group.members) - 1 for group in groups)

@@ -1,0 +1,145 @@
+"""BatchWriter edges without HTTP: Pardot's per-item answers tied back to the right records."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from target_pardot.api.client import ApiResponse
+from target_pardot.api.errors import AmbiguousWriteError, PardotAPIError, TransientError
+from target_pardot.matching import Group, Identity
+from target_pardot.outcomes import Result
+from target_pardot.settings import Settings
+from target_pardot.sync.batches import BatchWriter, WriteItem, expand_multi_values
+
+SETTINGS = Settings.from_config(
+    {"business_unit_id": "0Uv000000000001AAA", "access_token": "t", "max_retries": 2}
+)
+
+
+class FakeClient:
+    """Answers each batch call with the next scripted answer and records what was sent."""
+
+    settings = SETTINGS
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.sent: list[Any] = []
+
+    def v34(self, object_name: str, operation: str, **kwargs: Any) -> ApiResponse:
+        self.sent.append(json.loads(kwargs["params"]["prospects"])["prospects"])
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        status, body = answer
+        return ApiResponse(status, body, f"v4.prospect.{operation}")
+
+
+def item(email: str, result: Result = Result.UPDATED, *, creates: bool = False) -> WriteItem:
+    group = Group(Identity("email", email), [], email=email)
+    return WriteItem(group, {"email": email}, result, key=email, creates=creates)
+
+
+def writer(client: FakeClient, version: int = 4, resolve: Any = None) -> BatchWriter:
+    return BatchWriter(
+        client,  # type: ignore[arg-type]
+        version=version,
+        executor=ThreadPoolExecutor(2),
+        resolve_ambiguous=resolve,
+        sleep=lambda _: None,
+    )
+
+
+def ok(status: int = 200) -> tuple[int, dict[str, Any]]:
+    return status, {"@attributes": {"stat": "ok"}, "errors": {}}
+
+
+def test_v4_errors_are_keyed_by_position() -> None:
+    client = FakeClient((200, {"errors": {"1": "Invalid prospect ID"}}))
+    outcome = writer(client).write("batchUpsert", [item("a@x"), item("b@x"), item("c@x")])
+    assert [i.key for i, _ in outcome.applied] == ["a@x", "c@x"]
+    assert [(f.item.key, f.code) for f in outcome.failed] == [("b@x", 3)]
+
+
+def test_v3_errors_are_keyed_by_the_object_key() -> None:
+    client = FakeClient((200, {"errors": {"b@x": "Invalid prospect email address"}}))
+    outcome = writer(client, version=3).write("batchUpsert", [item("a@x"), item("b@x")])
+    assert client.sent == [{"a@x": {"email": "a@x"}, "b@x": {"email": "b@x"}}]
+    assert [(f.item.key, f.code) for f in outcome.failed] == [("b@x", 4)]
+
+
+def test_errors_that_came_back_as_a_list_still_match_positions() -> None:
+    client = FakeClient((200, {"errors": [None, "Invalid prospect fid"]}))
+    outcome = writer(client).write("batchUpsert", [item("a@x"), item("b@x")])
+    assert [(f.item.key, f.code) for f in outcome.failed] == [("b@x", 77)]
+
+
+def test_only_the_items_that_failed_transiently_are_sent_again() -> None:
+    busy = "You have exceeded your concurrent request limit.  Please wait"
+    client = FakeClient((200, {"errors": {"0": busy}}), ok())
+    outcome = writer(client).write("batchUpsert", [item("a@x"), item("b@x")])
+    assert [len(batch) for batch in client.sent] == [2, 1]
+    assert client.sent[1] == [{"email": "a@x"}]
+    assert sorted(i.key for i, _ in outcome.applied) == ["a@x", "b@x"]
+
+
+def test_items_that_keep_failing_transiently_stop_the_run() -> None:
+    busy = (200, {"errors": {"0": "You have exceeded your concurrent request limit"}})
+    with pytest.raises(TransientError):
+        writer(FakeClient(busy, busy, busy)).write("batchUpsert", [item("a@x")])
+
+
+def test_more_than_50_items_go_out_in_calls_of_50() -> None:
+    client = FakeClient(ok(), ok(), ok())
+    writer(client).write("batchUpsert", [item(f"{n}@x") for n in range(120)])
+    assert sorted(len(batch) for batch in client.sent) == [20, 50, 50]
+
+
+def test_v3_upsert_answer_200_means_every_item_was_an_update() -> None:
+    outcome = writer(FakeClient(ok(200)), version=3).write(
+        "batchUpsert", [item("a@x", Result.UPSERTED), item("b@x", Result.UPSERTED)]
+    )
+    assert {result for _, result in outcome.applied} == {Result.UPDATED}
+
+
+def test_v3_upsert_answer_201_for_one_item_means_it_was_created() -> None:
+    outcome = writer(FakeClient(ok(201)), version=3).write(
+        "batchUpsert", [item("a@x", Result.UPSERTED)]
+    )
+    assert [result for _, result in outcome.applied] == [Result.CREATED]
+
+
+def test_a_lost_answer_to_creates_is_resolved_before_sending_again() -> None:
+    resolved: list[list[str]] = []
+
+    def resolve(items: list[WriteItem]) -> list[WriteItem]:
+        resolved.append([i.key or "" for i in items])
+        for pending in items:
+            pending.creates = False
+            pending.payload = {"id": "17", **pending.payload}
+        return items
+
+    client = FakeClient(AmbiguousWriteError("v4.prospect.batchUpsert", "reset"), ok())
+    outcome = writer(client, resolve=resolve).write(
+        "batchUpsert", [item("a@x", Result.CREATED, creates=True)]
+    )
+    assert resolved == [["a@x"]]
+    assert client.sent[1] == [{"id": "17", "email": "a@x"}]
+    assert len(outcome.applied) == 1
+
+
+def test_a_record_error_on_a_single_item_batch_becomes_a_failure_not_a_crash() -> None:
+    error = PardotAPIError(4, "Invalid prospect email address", status=400, endpoint="e")
+    outcome = writer(FakeClient(error)).write("batchUpsert", [item("a@x")])
+    assert [(f.item.key, f.code) for f in outcome.failed] == [("a@x", 4)]
+
+
+def test_multi_value_fields_are_expanded_to_numbered_names() -> None:
+    assert expand_multi_values({"tags": ["a", "b"], "city": "Oslo"}) == {
+        "tags_0": "a",
+        "tags_1": "b",
+        "city": "Oslo",
+    }
