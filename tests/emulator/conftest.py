@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -9,20 +8,7 @@ from target_pardot.emulator import PardotEmulator
 
 from .helpers import Api
 
-
-@pytest.fixture
-def make_emulator() -> Iterator[Callable[..., PardotEmulator]]:
-    """Start emulators with any knobs; every one is stopped when the test ends."""
-    started: list[PardotEmulator] = []
-
-    def make(**knobs: Any) -> PardotEmulator:
-        emulator = PardotEmulator(**knobs).start()
-        started.append(emulator)
-        return emulator
-
-    yield make
-    for emulator in started:
-        emulator.stop()
+# make_emulator comes from tests/conftest.py.
 
 
 @pytest.fixture
