@@ -86,7 +86,8 @@ def _burst(
 def test_concurrency_limit_refuses_the_requests_over_it(
     make_emulator: Callable[..., PardotEmulator],
 ) -> None:
-    emu = make_emulator(latency=0.4, concurrency_limit=5)
+    # Long enough that all requests overlap even on a loaded machine.
+    emu = make_emulator(latency=1.5, concurrency_limit=5)
     token = get_token(emu)
     results = _burst(emu, token, 7)
     refused = [r for r in results if r.status_code != 200]
@@ -101,7 +102,7 @@ def test_concurrency_limit_refuses_the_requests_over_it(
 
 
 def test_concurrency_limit_in_v5_is_429(make_emulator: Callable[..., PardotEmulator]) -> None:
-    emu = make_emulator(latency=0.4, concurrency_limit=2)
+    emu = make_emulator(latency=1.5, concurrency_limit=2)
     results = _burst(emu, get_token(emu), 3, v5=True)
     statuses = sorted(r.status_code for r in results)
     assert statuses == [200, 200, 429]
