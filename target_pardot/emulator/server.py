@@ -403,6 +403,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The handler writes status, headers and body separately; with Nagle's algorithm on, each
+    # answer then waits for the client's delayed ACK (~40 ms), which is not Pardot's latency.
+    disable_nagle_algorithm = True
     server_version = "PardotEmulator/1.0"
     # Idle keep-alive connections give their thread back after this many seconds.
     timeout = 30

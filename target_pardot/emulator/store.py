@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,6 +117,9 @@ class Store:
         # AMPSEA on: several active prospects may share an email. Off: emails are unique.
         self.ampsea = ampsea
         self._prospects: dict[int, Prospect] = {}
+        # Lower-cased email -> ids, archived ones included: keeps lookups by email O(1) for
+        # benchmarks against business units of tens of thousands of prospects.
+        self._ids_by_email: dict[str, set[int]] = defaultdict(set)
         self._next_id = FIRST_PROSPECT_ID
         self._custom: dict[str, CustomField] = {}
 
@@ -160,11 +164,18 @@ class Store:
 
     def by_email(self, email: str, *, archived: bool = False) -> list[Prospect]:
         """Active prospects with this email (or, with archived=True, archived ones), by id."""
+        ids = sorted(self._ids_by_email.get(email.lower(), ()))
         return [
             p
-            for p in self.all(include_archived=True)
+            for p in (self._prospects[i] for i in ids)
             if p.is_archived == archived and same_email(p.email, email)
         ]
+
+    def _reindex_email(self, prospect: Prospect, old_email: str | None) -> None:
+        if old_email is not None:
+            self._ids_by_email[old_email.lower()].discard(prospect.id)
+        if prospect.email is not None:
+            self._ids_by_email[prospect.email.lower()].add(prospect.id)
 
     def by_fid(self, fid: str) -> Prospect | None:
         """The lowest-id prospect carrying this lead or contact id, preferring active ones."""
@@ -190,6 +201,7 @@ class Store:
         if fid:
             prospect.values[fid_slot(fid)] = fid
         self._prospects[prospect.id] = prospect
+        self._reindex_email(prospect, None)
         return prospect
 
     def update(self, prospect: Prospect, changes: Changes, *, unarchive: bool = False) -> None:
@@ -200,7 +212,9 @@ class Store:
             email = new_email if new_email is not None else prospect.email
             if email is not None and any(p.id != prospect.id for p in self.by_email(email)):
                 raise PardotError(54)
+        old_email = prospect.email
         _apply(prospect, changes)
+        self._reindex_email(prospect, old_email)
         now = self.clock.now()
         prospect.updated_at = now
         prospect.last_activity_at = now
@@ -243,6 +257,7 @@ class Store:
         if "campaign_id" not in fields:
             prospect.values["campaign_id"] = DEFAULT_CAMPAIGN_ID
         self._prospects[prospect.id] = prospect
+        self._reindex_email(prospect, None)
         return prospect
 
     # -- turning submitted values into changes ---------------------------------------------
