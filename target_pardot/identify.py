@@ -83,6 +83,9 @@ class Identify:
     pardot_fid: str | None
     traits: dict[str, Any]
     ignored: list[str]
+    # Segment's per-event destination switch: `integrations: {"Pardot": false}`, or
+    # `{"All": false}` without `"Pardot": true/{...}`, means "do not send this to Pardot".
+    pardot_disabled: bool = False
 
 
 def normalise_record(stream: str, record: Mapping[str, Any]) -> Identify:
@@ -141,6 +144,7 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
             continue
         prospect_traits[key] = _copy_containers(value)
 
+    disabled = _pardot_disabled(record)
     identity_keys_used = {"traits", "email", "userId"}
     if "userId" not in record:
         identity_keys_used.add("user_id")
@@ -156,6 +160,7 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
         pardot_fid=pardot_fid,
         traits=prospect_traits,
         ignored=ignored,
+        pardot_disabled=disabled,
     )
 
 
@@ -232,6 +237,18 @@ def _first_email(
         if trimmed:
             return trimmed, path
     return None, None
+
+
+def _pardot_disabled(record: Mapping[str, Any]) -> bool:
+    integrations = record.get("integrations")
+    if not isinstance(integrations, Mapping):
+        return False
+    found = _lookup(integrations, "pardot")
+    if found is not None and found[1] is not None:
+        options = found[1]
+        return options is False
+    every = _lookup(integrations, "all")
+    return every is not None and every[1] is False
 
 
 def _pardot_ids_from_integrations(record: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -28,6 +28,7 @@ class Result(enum.Enum):
     # Pardot's v3 batchUpsert answer does not say which of its items it created.
     UPSERTED = "created or updated"
     UNCHANGED = "unchanged"  # nothing to write for a known prospect: no call made
+    SKIPPED = "skipped (Segment integrations switch Pardot off)"
     REJECTED = "rejected"
 
 
@@ -113,7 +114,11 @@ class RunReport:
     def applied(self) -> int:
         """Prospects written so far (created, updated or upserted)."""
         with self._lock:
-            return sum(n for result, n in self.results.items() if result is not Result.REJECTED)
+            return sum(
+                n
+                for result, n in self.results.items()
+                if result not in (Result.REJECTED, Result.SKIPPED)
+            )
 
     def merged(self, n: int) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ from typing import Any
 
 from target_pardot.fields import FieldCatalog, map_traits, validate_email
 from target_pardot.identify import Identify, RecordError, json_safe, normalise_record
-from target_pardot.outcomes import Rejection, RunReport
+from target_pardot.outcomes import Rejection, Result, RunReport
 from target_pardot.settings import Settings
 
 
@@ -47,9 +47,7 @@ def prepare_records(
     for record in records:
         report.saw(1)
         try:
-            prepared.append(
-                _prepare_one(stream, record, settings=settings, catalog=catalog, report=report)
-            )
+            item = _prepare_one(stream, record, settings=settings, catalog=catalog, report=report)
         except RecordError as error:
             report.reject(
                 Rejection(
@@ -59,6 +57,11 @@ def prepare_records(
                     field=error.field,
                 )
             )
+            continue
+        if item is None:
+            report.count(Result.SKIPPED)
+        else:
+            prepared.append(item)
     return prepared
 
 
@@ -69,8 +72,11 @@ def _prepare_one(
     settings: Settings,
     catalog: FieldCatalog,
     report: RunReport,
-) -> Prepared:
+) -> Prepared | None:
+    """The record ready for matching, or None when its Segment event says not to send it."""
     identify = normalise_record(stream, record)
+    if identify.pardot_disabled:
+        return None
     if identify.ignored:
         report.note_ignored(identify.ignored)
     mapped = map_traits(identify.traits, catalog, api_version=settings.api_version)

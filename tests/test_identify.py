@@ -512,3 +512,31 @@ def test_a_non_text_type_on_a_segment_event_is_rejected() -> None:
         normalise(segment_event(type=7))
 
     assert raised.value.field == "type"
+
+
+# --- Segment's per-event destination switch -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("integrations", "disabled"),
+    [
+        ({"Pardot": False}, True),
+        ({"pardot": False}, True),
+        ({"All": False}, True),
+        ({"All": False, "Pardot": True}, False),
+        ({"All": False, "Pardot": {"id": "17"}}, False),
+        ({"Pardot": True}, False),
+        ({"Pardot": {"fid": "00Q1"}}, False),
+        ({"Salesforce": False}, False),
+        ({}, False),
+    ],
+)
+def test_integrations_switch_says_whether_the_event_goes_to_pardot(
+    integrations: dict[str, Any], disabled: bool
+) -> None:
+    record = segment_event(traits={"email": "a@x.com"}, integrations=integrations)
+    assert normalise(record).pardot_disabled is disabled
+
+
+def test_flat_rows_are_never_switched_off() -> None:
+    assert normalise({"email": "a@x.com", "all": False}).pardot_disabled is False

@@ -263,3 +263,23 @@ def test_cost_1000_lookup_records_against_10000_prospects(
     sync(ampsea, tmp_path, records, lookup_field="org_id", lookup_strategy=strategy)
     assert ampsea.api_calls <= budget
     assert len(ampsea.prospects()) == 10_500
+
+
+def test_events_with_pardot_switched_off_are_skipped_and_counted(
+    ampsea: PardotEmulator, tmp_path: Path
+) -> None:
+    result = sync(
+        ampsea,
+        tmp_path,
+        [
+            {"userId": "u1", "traits": {"email": "off@x.com"}, "integrations": {"Pardot": False}},
+            {
+                "userId": "u2",
+                "traits": {"email": "on@x.com"},
+                "integrations": {"All": False, "Pardot": True},
+            },
+        ],
+    )
+    assert [p["email"] for p in ampsea.prospects()] == ["on@x.com"]
+    assert "1 skipped" in result.summary
+    assert result.rejects == []
