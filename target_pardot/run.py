@@ -35,8 +35,15 @@ class PardotRun:
         self.settings = settings
         self.client = client or PardotClient(settings)
         self.report = RunReport(RejectFile(settings.reject_file), settings.max_reject_ratio)
+        # Writes and reads get separate pools: a batch write whose answer was lost looks its
+        # creates up (reads) from inside a write worker, and with one shared pool every worker
+        # could end up waiting for reads queued behind it. Calls in flight stay capped by the
+        # client, whatever the pools.
         self.executor = ThreadPoolExecutor(
-            max_workers=settings.max_concurrency, thread_name_prefix="pardot"
+            max_workers=settings.max_concurrency, thread_name_prefix="pardot-write"
+        )
+        self.read_executor = ThreadPoolExecutor(
+            max_workers=settings.max_concurrency, thread_name_prefix="pardot-read"
         )
         self._started = False
         self._start_lock = threading.Lock()
@@ -67,7 +74,7 @@ class PardotRun:
                 lookup_field=settings.lookup_field,
                 strategy=settings.lookup_strategy,
                 report=self.report,
-                executor=self.executor,
+                executor=self.read_executor,
             )
 
     def start(self) -> None:
@@ -99,6 +106,7 @@ class PardotRun:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        self.read_executor.shutdown(wait=True)
         self.report.rejects.close()
         self.client.close()
 

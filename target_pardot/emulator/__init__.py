@@ -78,7 +78,9 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   RS256 with iss = client_id, sub = username, aud = this emulator's URL or
   login/test.salesforce.com, and exp in the future (not capped at 3 minutes). Salesforce's
   "token request is already being processed" race is not emulated.
-- Faults: ``fail_every``/``drop_after_commit_every`` use each API call's sequence number
+- Faults: ``queue_drop(endpoint, count)`` applies the next calls to one endpoint and then
+  closes the connection unanswered, for lost answers at a precise point of a sync.
+  ``fail_every``/``drop_after_commit_every`` use each API call's sequence number
   (the ``api_calls`` count), so call N faults when N is a multiple. The daily quota counts
   authenticated calls for the right business unit, including ones then refused with 66.
   182 ("invalid header") is never produced by the checks; only ``queue_error`` emits it.

@@ -14,6 +14,7 @@ class QueuedError:
     code: int
     endpoint: str | None  # None matches every endpoint
     remaining: int
+    drops: bool = False  # applied, then the connection closes unanswered (queue_drop)
 
 
 class FaultPlan:
@@ -23,18 +24,26 @@ class FaultPlan:
         # Requests currently holding one of the account's concurrent-request slots.
         self.slots_taken = 0
 
-    def queue(self, code: int, endpoint: str | None, count: int) -> None:
+    def queue(self, code: int, endpoint: str | None, count: int, *, drops: bool = False) -> None:
         if count > 0:
-            self.queued.append(QueuedError(code, endpoint, count))
+            self.queued.append(QueuedError(code, endpoint, count, drops))
 
     def take_queued(self, endpoint: str) -> int | None:
         """The code of the oldest queued error matching this endpoint, consuming one use."""
+        entry = self._take(endpoint, drops=False)
+        return entry.code if entry else None
+
+    def take_drop(self, endpoint: str) -> bool:
+        """Whether a queued drop matches this endpoint, consuming one use."""
+        return self._take(endpoint, drops=True) is not None
+
+    def _take(self, endpoint: str, *, drops: bool) -> QueuedError | None:
         for entry in self.queued:
-            if entry.endpoint is None or entry.endpoint == endpoint:
+            if entry.drops == drops and entry.endpoint in (None, endpoint):
                 entry.remaining -= 1
                 if entry.remaining == 0:
                     self.queued.remove(entry)
-                return entry.code
+                return entry
         return None
 
     def charge_daily(self, limit: int | None) -> bool:

@@ -48,6 +48,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+DROP_CODE = 0  # queue entries for queue_drop carry no Pardot error code
+
+
 @dataclass(frozen=True)
 class _ApiCall:
     """One API request, reduced to what the admission pipeline needs."""
@@ -219,6 +222,11 @@ class PardotEmulator:
         with self._lock:
             self._faults.queue(code, endpoint, count)
 
+    def queue_drop(self, endpoint: str, count: int = 1) -> None:
+        """The next `count` calls to `endpoint` are applied, then answered with nothing."""
+        with self._lock:
+            self._faults.queue(DROP_CODE, endpoint, count, drops=True)
+
     def reset_daily_usage(self) -> None:
         with self._lock:
             self._faults.reset_daily()
@@ -320,6 +328,7 @@ class PardotEmulator:
             time.sleep(latency)
         context = ApiContext(self._store, self.url)
         with self._lock:
+            drop = verdict.fault == "drop" or self._faults.take_drop(call.endpoint)
             try:
                 reply = call.encode_result(call.run(context))
             except PardotError as exc:
@@ -328,7 +337,7 @@ class PardotEmulator:
                 # An emulator bug must surface in the test that hit it, not as a hang.
                 traceback.print_exc(file=sys.stderr)
                 reply = Reply(500, b"pardot emulator internal error", "text/plain")
-        return None if verdict.fault == "drop" else reply
+        return None if drop else reply
 
     def _knobs(self) -> Knobs:
         return Knobs(

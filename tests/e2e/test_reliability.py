@@ -111,3 +111,22 @@ def test_concurrency_stays_within_max_concurrency_across_streams(
     assert result.returncode == 0, result.stderr[-3000:]
     assert emulator.max_in_flight == 2
     assert len(emulator.prospects()) == 1200
+
+
+def test_lost_answers_on_every_parallel_batch_at_once_resolve_without_deadlock(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    # Four batches of creates in flight together all lose their answers: each must look up
+    # its 50 emails before resending, while every worker is busy with a batch.
+    emulator: PardotEmulator = make_emulator(ampsea=True, latency=0.05)
+    emulator.queue_drop("v4.prospect.batchUpsert", count=4)
+    rows = [{"email": f"n{n}@example.com", "city": "Oslo"} for n in range(200)]
+    result = run_target(
+        target_config(emulator, tmp_path, max_concurrency=4, lookup_strategy="read"),
+        singer_messages("users", rows),
+        tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(emulator.prospects()) == 200
+    assert emulator.call_counts["v4.prospect.batchUpsert"] >= 8  # 4 lost, then 4 resent

@@ -168,6 +168,16 @@ def test_drop_after_commit_applies_then_hangs_up(
     assert api.v34(4, "create", "email", "third@example.com").status_code == 201
 
 
+def test_queued_drops_hit_only_their_endpoint_and_apply_the_change(api: Api) -> None:
+    emu = api.emu
+    emu.queue_drop("v4.prospect.create", count=1)
+    assert api.v34(4, "query").status_code == 200
+    with pytest.raises(requests.ConnectionError):
+        api.v34(4, "create", "email", "lost@example.com")
+    assert api.v34(4, "create", "email", "kept@example.com").status_code == 201
+    assert [p["email"] for p in emu.prospects()] == ["lost@example.com", "kept@example.com"]
+
+
 def test_token_max_calls_expires_each_token(make_emulator: Callable[..., PardotEmulator]) -> None:
     emu = make_emulator(token_max_calls=2)
     api = Api(emu)
