@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -163,3 +165,56 @@ def test_unreachable_pardot_is_retried_then_reported_without_the_url(
     with pytest.raises(TransientError) as error:
         read(pardot, "secret.person@x.com")
     assert "secret.person" not in str(error.value)
+
+
+class _ProxyPage(BaseHTTPRequestHandler):
+    """Answers HTTP 200 with an HTML page (a captive proxy or maintenance page) `bad` times."""
+
+    bad = 1
+    calls = 0
+
+    def do_POST(self) -> None:
+        type(self).calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if type(self).calls <= type(self).bad:
+            body, content_type = b"<html>maintenance</html>", "text/html"
+        else:
+            body = json.dumps({"@attributes": {"stat": "ok", "version": 1}}).encode()
+            content_type = "application/json"
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy_page() -> Any:
+    _ProxyPage.calls = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def stub_client(url: str) -> PardotClient:
+    settings = Settings.from_config(
+        {"business_unit_id": "0Uv000000000001AAA", "access_token": "t", "pardot_url": url}
+    )
+    return PardotClient(settings, sleep=lambda _: None, backoff_factor=0.01)
+
+
+def test_a_2xx_that_is_not_a_pardot_answer_is_retried(proxy_page: str) -> None:
+    assert stub_client(proxy_page).v34("prospect", "query", version=4).status == 200
+    assert _ProxyPage.calls == 2
+
+
+def test_a_2xx_that_is_not_a_pardot_answer_to_a_create_is_ambiguous(proxy_page: str) -> None:
+    with pytest.raises(AmbiguousWriteError, match="without a Pardot answer"):
+        stub_client(proxy_page).v34("prospect", "batchUpsert", version=4, idempotent=False)
+    assert _ProxyPage.calls == 1
