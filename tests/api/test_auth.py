@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -136,3 +138,54 @@ def test_a_static_access_token_is_used_as_is_and_cannot_be_refreshed(
     with pytest.raises(AuthenticationError, match="access_token"):
         source.refresh("given")
     assert emulator.token_calls == 0
+
+
+class _BusyTokenEndpoint(BaseHTTPRequestHandler):
+    """Salesforce's answer when two token requests overlap, then a token."""
+
+    calls = 0
+
+    def do_POST(self) -> None:
+        type(self).calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if type(self).calls == 1:
+            status = 400
+            answer = {
+                "error": "invalid_grant",
+                "error_description": "token request is already being processed",
+            }
+        else:
+            status, answer = 200, {"access_token": "fresh", "token_type": "Bearer"}
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_an_overlapping_token_request_is_retried_not_fatal() -> None:
+    _BusyTokenEndpoint.calls = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BusyTokenEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        config = Settings.from_config(
+            {
+                "business_unit_id": DEFAULT_CREDENTIALS["business_unit_id"],
+                "client_id": "id",
+                "client_secret": "secret",
+                "refresh_token": "refresh",
+                "login_url": url,
+            }
+        )
+        tokens = OAuthTokens(config, requests.Session(), sleep=lambda _: None)
+        assert tokens.token() == "fresh"
+        assert _BusyTokenEndpoint.calls == 2
+    finally:
+        server.shutdown()
+        server.server_close()
