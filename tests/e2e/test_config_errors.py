@@ -1,0 +1,45 @@
+"""Bad settings stop the command before any call, naming every setting at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from target_pardot.emulator import PardotEmulator
+from tests.conftest import run_target, singer_messages, target_config
+
+
+def test_bad_settings_fail_before_any_call_and_name_each_setting(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    config: dict[str, Any] = target_config(
+        emulator,
+        tmp_path,
+        business_unit_id="0Uv-not-valid",
+        auth_flow="password",
+        pardot_url="http://pardot.example.com",
+        max_concurrency=9,
+        client_secret="never-shown-secret",
+    )
+    result = run_target(config, singer_messages("users", [{"email": "a@x.com"}]), tmp_path)
+    assert result.returncode != 0
+    for setting in (
+        "business_unit_id",
+        "auth_flow password needs",
+        "pardot_url",
+        "max_concurrency",
+    ):
+        assert setting in result.stderr
+    assert "never-shown-secret" not in result.stderr
+    assert emulator.api_calls == 0 and emulator.token_calls == 0
+
+
+def test_wrong_credentials_stop_with_salesforces_reason(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    config = target_config(emulator, tmp_path, refresh_token="revoked-token-value")
+    result = run_target(config, singer_messages("users", [{"email": "a@x.com"}]), tmp_path)
+    assert result.returncode != 0
+    assert "invalid_grant" in result.stderr
+    assert "revoked-token-value" not in result.stderr
+    assert emulator.api_calls == 0
