@@ -78,6 +78,9 @@ def start_emulator(port_file: Path, timeout: float) -> tuple[subprocess.Popen[by
         "--port-file", str(port_file),
         "--seed", str(SEED_FILE),
         "--custom-field", "org_id",
+        # Real Pardot answers in tens of milliseconds; with some latency the demo shows the
+        # target keeping several calls in flight (at most max_concurrency).
+        "--latency", "0.05",
     ]  # fmt: skip
     print("$ " + " ".join(command), flush=True)
     log = EMULATOR_LOG.open("wb")
