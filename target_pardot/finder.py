@@ -23,10 +23,10 @@ import logging
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import RunReport
@@ -44,6 +44,19 @@ class Candidate:
     @property
     def recency(self) -> tuple[str, int]:
         return (self.updated or "", self.id)
+
+    @classmethod
+    def from_prospect(
+        cls, prospect: Mapping[str, Any], lookup_field: str | None, updated_key: str
+    ) -> Candidate:
+        """From a prospect as v4 (`updated_at`) or v5 (`updatedAt`) returns it."""
+        lookup = prospect.get(lookup_field) if lookup_field else None
+        return cls(
+            id=int(prospect["id"]),
+            email=prospect.get("email"),
+            lookup=None if lookup in (None, "") else str(lookup),
+            updated=str(prospect.get(updated_key) or ""),
+        )
 
 
 class ProspectSource(Protocol):

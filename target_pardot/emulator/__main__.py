@@ -13,8 +13,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from target_pardot.settings import is_loopback
+
 from .oauth import DEFAULT_CREDENTIALS
-from .server import PardotEmulator, is_loopback
+from .server import PardotEmulator
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,7 +9,6 @@ state sits behind one lock; latency is slept outside it.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import socket
 import socketserver
@@ -26,6 +25,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from target_pardot.settings import is_loopback
+
 from . import control, v5, v34
 from .clock import Clock
 from .context import ApiContext, ApiResult, Reply
@@ -37,15 +38,6 @@ from .render import HTML_TYPE, JSON_TYPE, encode, fail, html_error
 from .store import Store
 
 UNKNOWN_ENDPOINT = "api.unknown"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 DROP_CODE = 0  # queue entries for queue_drop carry no Pardot error code

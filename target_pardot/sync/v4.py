@@ -71,13 +71,7 @@ class V4Source:
             last_id = max(candidate.id for candidate in page)
 
     def _candidate(self, prospect: dict[str, Any]) -> Candidate:
-        lookup = prospect.get(self._lookup_field) if self._lookup_field else None
-        return Candidate(
-            id=int(prospect["id"]),
-            email=prospect.get("email"),
-            lookup=None if lookup in (None, "") else str(lookup),
-            updated=str(prospect.get("updated_at") or ""),
-        )
+        return Candidate.from_prospect(prospect, self._lookup_field, "updated_at")
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:

@@ -183,13 +183,7 @@ class V5Source:
         return ",".join(dict.fromkeys(fields))
 
     def candidate(self, prospect: Mapping[str, Any]) -> Candidate:
-        lookup = prospect.get(self._lookup_field) if self._lookup_field else None
-        return Candidate(
-            id=int(prospect["id"]),
-            email=prospect.get("email"),
-            lookup=None if lookup in (None, "") else str(lookup),
-            updated=str(prospect.get("updatedAt") or ""),
-        )
+        return Candidate.from_prospect(prospect, self._lookup_field, "updatedAt")
 
     def _note_fids(self, prospect: Mapping[str, Any], candidate: Candidate) -> None:
         with self._lock:
