@@ -12,10 +12,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
 
 TARGET_COMMAND = str(Path(sys.executable).with_name("target-pardot"))
+
+
+def rsa_key_pair() -> tuple[str, str]:
+    """A fresh (private PEM, public PEM) pair, as a connected app's certificate key would be."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
 
 
 @pytest.fixture

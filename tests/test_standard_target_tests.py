@@ -13,26 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from singer_sdk.testing import get_target_test_class
+from singer_sdk.testing import get_target_test_class, target_tests
 from singer_sdk.testing.suites import SingerTestSuite
-from singer_sdk.testing.target_tests import (
-    TargetArrayData,
-    TargetCamelcaseComplexSchema,
-    TargetCamelcaseTest,
-    TargetCliPrintsTest,
-    TargetDuplicateRecords,
-    TargetEncodedStringData,
-    TargetInvalidSchemaTest,
-    TargetNoPrimaryKeys,
-    TargetOptionalAttributes,
-    TargetRecordBeforeSchemaTest,
-    TargetRecordMissingKeyProperty,
-    TargetRecordMissingOptionalFields,
-    TargetRecordMissingRequiredProperty,
-    TargetSchemaNoProperties,
-    TargetSchemaUpdates,
-    TargetSpecialCharsInAttributes,
-)
 
 from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.target import TargetPardot
@@ -45,22 +27,22 @@ REJECTS = Path(tempfile.mkdtemp(prefix="target-pardot-standard-")) / "rejects.js
 STANDARD_TESTS = SingerTestSuite(
     kind="target",
     tests=[
-        TargetArrayData,
-        TargetCamelcaseComplexSchema,
-        TargetCamelcaseTest,
-        TargetCliPrintsTest,
-        TargetDuplicateRecords,
-        TargetEncodedStringData,
-        TargetInvalidSchemaTest,
-        TargetNoPrimaryKeys,
-        TargetOptionalAttributes,
-        TargetRecordBeforeSchemaTest,
-        TargetRecordMissingKeyProperty,
-        TargetRecordMissingOptionalFields,
-        TargetRecordMissingRequiredProperty,
-        TargetSchemaNoProperties,
-        TargetSchemaUpdates,
-        TargetSpecialCharsInAttributes,
+        target_tests.TargetArrayData,
+        target_tests.TargetCamelcaseComplexSchema,
+        target_tests.TargetCamelcaseTest,
+        target_tests.TargetCliPrintsTest,
+        target_tests.TargetDuplicateRecords,
+        target_tests.TargetEncodedStringData,
+        target_tests.TargetInvalidSchemaTest,
+        target_tests.TargetNoPrimaryKeys,
+        target_tests.TargetOptionalAttributes,
+        target_tests.TargetRecordBeforeSchemaTest,
+        target_tests.TargetRecordMissingKeyProperty,
+        target_tests.TargetRecordMissingOptionalFields,
+        target_tests.TargetRecordMissingRequiredProperty,
+        target_tests.TargetSchemaNoProperties,
+        target_tests.TargetSchemaUpdates,
+        target_tests.TargetSpecialCharsInAttributes,
         # Left out: TargetMultipleStateMessages. It expects each input STATE to be relayed at
         # once; this target, like the SDK's default, relays STATE only when every sink is
         # drained (full batch of all streams, end of input, every 5 minutes), because a STATE

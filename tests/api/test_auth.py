@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from target_pardot.api.auth import OAuthTokens, StaticToken, token_source
 from target_pardot.api.errors import AuthenticationError
 from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.settings import Settings
+from tests.conftest import rsa_key_pair
 
 
 def settings(emulator: PardotEmulator, **overrides: Any) -> Settings:
@@ -35,18 +34,7 @@ def settings(emulator: PardotEmulator, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def rsa_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return rsa_key_pair()
 
 
 @pytest.mark.parametrize("flow", ["refresh_token", "client_credentials", "password"])
@@ -69,16 +57,7 @@ def test_jwt_signed_with_another_key_is_refused_with_salesforces_reason(
     make_emulator: Any, rsa_key: tuple[str, str]
 ) -> None:
     _, public = rsa_key
-    other_private, _ = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode(),
-        None,
-    )
+    other_private, _ = rsa_key_pair()
     emulator = make_emulator(jwt_public_key=public)
     config = settings(emulator, auth_flow="jwt_bearer", private_key=other_private)
     with pytest.raises(AuthenticationError, match="invalid_grant") as error:

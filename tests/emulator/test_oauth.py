@@ -5,10 +5,9 @@ from collections.abc import Callable
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from target_pardot.emulator import PardotEmulator
+from tests.conftest import rsa_key_pair
 
 from .helpers import CREDS, Api, err_code, refresh_form, token_request
 
@@ -16,29 +15,14 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_KEYS = {"access_token", "instance_url", "id", "token_type", "issued_at", "signature"}
 
 
-def _key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    return _key_pair()
+    return rsa_key_pair()
 
 
 @pytest.fixture(scope="module")
 def other_private_key() -> str:
-    return _key_pair()[0]
+    return rsa_key_pair()[0]
 
 
 def _assertion(private_key: str, aud: str, **claims: object) -> str:
