@@ -72,6 +72,9 @@ READ_ONLY_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+# v5 names a custom field by its fieldId plus this suffix (the endpoint's apiFieldId).
+V5_CUSTOM_SUFFIX = "__c"
+
 MAX_TEXT_LENGTH = 255
 MAX_LONG_TEXT_LENGTH = 65535
 MAX_EMAIL_LENGTH = 255
@@ -141,6 +144,13 @@ class CustomField:
     field_id: str
     type: str = "Text"
     multi: bool = False
+    # v5's name for the field (the endpoint's apiFieldId), when the catalog came from v5.
+    api_field_id: str | None = None
+
+    @property
+    def v5_name(self) -> str:
+        """How v5 bodies, `fields` lists and answers name it: Pardot appends `__c`."""
+        return self.api_field_id or self.field_id + V5_CUSTOM_SUFFIX
 
 
 @dataclass
@@ -268,12 +278,12 @@ def map_traits(
 def to_v5_name(name: str, catalog: FieldCatalog) -> str:
     """The v5 spelling of a v3/v4 field name: `first_name` -> `firstName`.
 
-    Custom fields keep their field_id unchanged (v5 addresses them by the custom-field
-    endpoint's fieldId), with the catalog's exact casing.
+    Custom fields go by their apiFieldId (`org_id` -> `org_id__c`): real v5 refuses the bare
+    fieldId in bodies (154) and in `fields` (51).
     """
     custom_field = _find_custom_field(name, catalog)
     if custom_field is not None:
-        return custom_field.field_id
+        return custom_field.v5_name
     first, *rest = snake_case(name).split("_")
     return first + "".join(word.capitalize() for word in rest)
 

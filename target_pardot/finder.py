@@ -66,8 +66,9 @@ class ProspectSource(Protocol):
 
     def read_by_email(self, email: str) -> list[Candidate]: ...
 
-    def scan(self) -> Iterator[tuple[int | None, list[Candidate]]]:
-        """Yield (total prospects if known, page of candidates) until every prospect is seen."""
+    def scan(self, after_id: int = 0) -> Iterator[tuple[int | None, list[Candidate]]]:
+        """Yield (total prospects if known, page of candidates) until every prospect with an
+        id above `after_id` is seen, in id order."""
         ...
 
 
@@ -96,6 +97,8 @@ class ProspectFinder:
         self._by_lookup: dict[str, dict[int, Candidate]] = defaultdict(dict)
         self._by_email: dict[str, dict[int, Candidate]] = defaultdict(dict)
         self._created: dict[Identity, str] = {}
+        # Every prospect with an id up to this one is in the index (once the scan is complete).
+        self._indexed_up_to = 0
         self._warned_empty_lookup: set[str] = set()
 
     # public ---------------------------------------------------------------------------------
@@ -117,6 +120,44 @@ class ProspectFinder:
                 to_read.extend(others)
         found.update(self._read(to_read))
         return found
+
+    def find_lost_creates(self, groups: list[Group]) -> dict[Identity, int | None]:
+        """After a lost answer: the prospect each create made, where Pardot did apply it.
+
+        With the scan index complete, one query for the prospects made since the index was
+        last brought up to date (ids above it) answers for a whole batch; a create is matched
+        only among those, so an older prospect with the same email is never taken for it.
+        Without the index, one read per email. The calls are reported as recovery calls.
+        """
+        with self._lock:
+            if self._scan_complete:
+                made = self._catch_up()
+                found: dict[Identity, int | None] = {}
+                for group in groups:
+                    if group.identity.kind == "lookup":
+                        matches = [c for c in made if c.lookup == group.identity.value]
+                    else:
+                        email = (group.email or "").lower()
+                        matches = [c for c in made if (c.email or "").lower() == email]
+                    found[group.identity] = _latest(matches)
+                return found
+        reads_before = self._reads_done
+        found = self.find(groups, fresh=True)
+        self._report.recovery_calls(self._reads_done - reads_before)
+        return found
+
+    def _catch_up(self) -> list[Candidate]:
+        """Index the prospects made since the index was last brought up to date."""
+        made: list[Candidate] = []
+        pages = 0
+        for _total, page in self._source.scan(after_id=self._indexed_up_to):
+            pages += 1
+            for candidate in page:
+                self._index(candidate)
+                made.append(candidate)
+                self._indexed_up_to = max(self._indexed_up_to, candidate.id)
+        self._report.recovery_calls(pages)
+        return made
 
     def finish_scan(self) -> None:
         """Page through every prospect now (v5 resolves Salesforce ids from the scan)."""
@@ -208,6 +249,7 @@ class ProspectFinder:
         self._scan_seen += len(page)
         for candidate in page:
             self._index(candidate)
+            self._indexed_up_to = max(self._indexed_up_to, candidate.id)
         return True
 
     def _finish_scan(self) -> None:

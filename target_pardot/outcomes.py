@@ -102,6 +102,8 @@ class RunReport:
         self.unknown_traits: Counter[str] = Counter()
         self.ignored_columns: Counter[str] = Counter()
         self.notices: Counter[str] = Counter()
+        # Calls spent finding out what writes whose answer was lost had applied.
+        self.recovery_call_count = 0
 
     def saw(self, count: int) -> None:
         with self._lock:
@@ -119,6 +121,10 @@ class RunReport:
                 for result, n in self.results.items()
                 if result not in (Result.REJECTED, Result.SKIPPED)
             )
+
+    def recovery_calls(self, n: int) -> None:
+        with self._lock:
+            self.recovery_call_count += n
 
     def merged(self, n: int) -> None:
         with self._lock:
@@ -186,17 +192,26 @@ class RunReport:
             results = dict(self.results)
             seen = self.records_seen
             merged = self.merged_duplicates
+            recovery = self.recovery_call_count
+        # Where v3 could not say which writes created, "0 created, 0 updated" beside them
+        # would read as a contradiction: then only the counts that happened are shown.
+        always = () if results.get(Result.UPSERTED) else _ALWAYS_SHOWN
         parts = [
             f"{results.get(result, 0)} {result.value}"
+            + (" (Pardot's v3 batch answers do not say which)" if result is Result.UPSERTED else "")
             for result in Result
-            if result in _ALWAYS_SHOWN or results.get(result)
+            if result in always or results.get(result)
         ]
+        if not parts:
+            parts = ["nothing written"]
         api_calls = {name: n for name, n in sorted(call_counts.items()) if name != "oauth.token"}
         calls_text = ", ".join(f"{name} {n}" for name, n in api_calls.items()) or "none"
         text = (
             f"target-pardot summary: {seen} records: {', '.join(parts)}"
             f"{f', {merged} merged as duplicates' if merged else ''}; "
-            f"{sum(api_calls.values())} API calls ({calls_text}); "
+            f"{sum(api_calls.values())} API calls ({calls_text}"
+            f"{f', of which {recovery} to check what lost answers had applied' if recovery else ''}"
+            "); "
             f"{call_counts.get('oauth.token', 0)} token calls"
         )
         if results.get(Result.REJECTED):

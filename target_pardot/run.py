@@ -22,7 +22,7 @@ from target_pardot.settings import Settings
 from target_pardot.sync.batches import BatchWriter
 from target_pardot.sync.context import SyncContext
 from target_pardot.sync.v3 import sync_v3
-from target_pardot.sync.v4 import V4Source, resolve_ambiguous_v4, sync_v4
+from target_pardot.sync.v4 import V4Source, sync_v4
 from target_pardot.sync.v5 import V5Source, V5Sync, load_custom_fields
 
 logger = logging.getLogger(__name__)
@@ -53,19 +53,14 @@ class PardotRun:
             client=self.client,
             report=self.report,
             executor=self.executor,
-            writer=BatchWriter(
-                self.client,
-                version=settings.api_version,
-                executor=self.executor,
-                resolve_ambiguous=lambda items: resolve_ambiguous_v4(self.context, items),
-            ),
+            writer=BatchWriter(self.client, version=settings.api_version, executor=self.executor),
         )
         self._sync: Sync = sync_v3 if settings.api_version == 3 else sync_v4
         source: V4Source | V5Source | None = None
         if settings.api_version == 4:
             source = V4Source(self.client, settings.lookup_field)
         elif settings.api_version == 5:
-            source = V5Source(self.client, settings.lookup_field)
+            source = V5Source(self.client, settings.lookup_field, lambda: self.catalog)
             # The catalog is read at start(); the sync looks it up when it builds bodies.
             self._sync = V5Sync(source, lambda: self.catalog)
         if source is not None:

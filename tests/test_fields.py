@@ -572,10 +572,20 @@ def test_standard_fields_get_camel_case_v5_names(name: str, expected: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("name", "expected"), [("seat_count", "seat_count"), ("Favorite_Colors", "Favorite_Colors")]
+    ("name", "expected"),
+    [("seat_count", "seat_count__c"), ("Favorite_Colors", "Favorite_Colors__c")],
 )
-def test_custom_fields_keep_their_field_id_in_v5(name: str, expected: str) -> None:
+def test_custom_fields_go_by_field_id_plus_c_in_v5(name: str, expected: str) -> None:
+    """Real v5 names custom fields `<fieldId>__c` and refuses the bare fieldId."""
     assert to_v5_name(name, CATALOG) == expected
+
+
+def test_custom_fields_use_the_api_field_id_pardot_gave() -> None:
+    catalog = FieldCatalog.from_custom_fields(
+        [CustomField("UniqueId", api_field_id="UniqueId__c"), CustomField("odd", api_field_id="X")]
+    )
+    assert to_v5_name("UniqueId", catalog) == "UniqueId__c"
+    assert to_v5_name("odd", catalog) == "X"
 
 
 # --- Email validation ----------------------------------------------------------------------

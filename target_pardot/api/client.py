@@ -16,12 +16,13 @@ decides on their behalf:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +54,12 @@ class ApiResponse:
     status: int
     body: dict[str, Any]
     endpoint: str
+    # Pardot's clock when it answered (the HTTP Date header), to compare with timestamps
+    # in its answers without trusting this machine's clock.
+    server_time: dt.datetime | None = None
+    # An earlier attempt of this call may have been applied before its answer was lost (an
+    # idempotent call was simply sent again): this answer describes the retry only.
+    after_lost_answer: bool = False
 
 
 class CallStats:
@@ -189,11 +196,12 @@ class PardotClient:
         next(delays)  # python-backoff generators yield a priming 0 first
         refreshes = 0
         failures = 0
+        maybe_applied = False
         while True:
             token = self._tokens.token()
             outcome = self._attempt(endpoint, method, url, token, params, data, json)
             if isinstance(outcome, ApiResponse):
-                return outcome
+                return replace(outcome, after_lost_answer=True) if maybe_applied else outcome
             if outcome.problem == "184":
                 # A token that worked for some call and is now refused has expired: refresh it.
                 # A token refused before it ever worked, after this call already refreshed once,
@@ -209,6 +217,7 @@ class PardotClient:
                 continue
             if outcome.maybe_applied and not idempotent:
                 raise AmbiguousWriteError(endpoint, outcome.problem)
+            maybe_applied = maybe_applied or outcome.maybe_applied
             failures += 1
             delay = backoff.full_jitter(next(delays))
             if outcome.retry_after is not None:
@@ -292,7 +301,7 @@ def _interpret(endpoint: str, response: requests.Response) -> ApiResponse | _Ret
             return _Retry("HTTP 429", retry_after)
         if status >= 400 and message:
             raise TargetPardotError(f"{endpoint} answered HTTP {status}: {message}")
-        return ApiResponse(status, body, endpoint)
+        return ApiResponse(status, body, endpoint, _server_time(response.headers.get("Date")))
     error_class = classify(code)
     if error_class is ErrorClass.AUTHENTICATION:
         return _Retry("184")
@@ -318,6 +327,16 @@ def _as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _server_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _retry_after(value: str | None) -> float | None:

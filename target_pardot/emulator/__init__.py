@@ -62,17 +62,24 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   71; an item that is not an object gets the 90/91 message; a v4 batchUpdate item without
   id or fid gets "Invalid prospect ID". New prospects get campaign_id 1 unless given; any
   integer campaign id is accepted, anything else -> 38.
-- v5: custom fields are named in bodies by their ``fieldId`` verbatim. Missing ``fields``
-  -> 400 code 31 (as the project brief says; Pardot's generic "missing parameter" code is
-  13); an unknown name in ``fields`` -> 400 code 180; not found -> 404 code 3 "Object not
-  found"; bad JSON -> 150; empty body -> 152; create without email -> 153; invalid email ->
-  4; a non-boolean flag or wrongly typed value -> 154; a wrong method on a known path -> 405
-  code 60; 66/122 -> 429. Every v5 answer carries ``id``; a write without ``?fields=``
-  answers id, email and the fields it wrote. A ``nextPageToken`` carries the whole query,
-  so filters sent with it are ignored. ``orderBy`` is "<id|createdAt|updatedAt|
-  lastActivityAt> [asc|desc]" (default "id asc"); ``deleted`` is false (default), true or
-  all. upsertLatestByEmail answers 200 (updated) or 201 (created) with ``{id, email}`` plus
-  any requested fields (body ``fields`` list or ``?fields=``).
+- v5 (confirmed from real responses): custom fields are named by their ``apiFieldId``,
+  ``<fieldId>__c``, in bodies, in ``fields`` and in answers; the custom-fields endpoint
+  returns ``apiFieldId``. A bare fieldId (or any name v5 does not know) in a body -> 400
+  code 154 "Invalid property in request: <name>"; a known read-only name in a body -> 400
+  code 180; an unknown name in ``fields`` -> 400 code 51 "Invalid parameter: fields. It
+  contains an invalid or unknown field: <name>."; a requested custom field with no value
+  reads back ``null`` (multi-value ones too). Chosen where unconfirmed: missing ``fields``
+  -> 400 code 31 (Pardot's generic "missing parameter" code is 13); not found -> 404 code 3
+  "Object not found"; bad JSON -> 150; empty body -> 152; create without email -> 153;
+  invalid email -> 4; a non-boolean flag or wrongly typed value -> 154; a wrong method on a
+  known path -> 405 code 60; 66/122 -> 429. Every v5 answer carries ``id``; a write without
+  ``?fields=`` answers id, email and the fields it wrote. A ``nextPageToken`` carries the
+  whole query, so filters sent with it are ignored. ``orderBy`` is "<id|createdAt|
+  updatedAt|lastActivityAt> [asc|desc]" (default "id asc"); ``deleted`` is false (default),
+  true or all. upsertLatestByEmail answers 200 with ``{id, email}`` plus any requested
+  fields (body ``fields`` list or ``?fields=``) whether it updated or created, as
+  production clients see; ``upsert_created_status=201`` makes a create answer 201, so
+  clients are tested against both (real behaviour UNCONFIRMED).
 - OAuth: every grant but the JWT one needs the right client_secret; client_credentials is
   accepted on this host although Salesforce wants a My Domain URL. JWT assertions must be
   RS256 with iss = client_id, sub = username, aud = this emulator's URL or

@@ -13,6 +13,9 @@ class ApiContext:
     store: Store
     # The emulator's own URL, for links such as v5's nextPageUrl.
     base_url: str
+    # HTTP status of a v5 upsertLatestByEmail that created (200 by default, as production
+    # clients see; 201 is the other plausible answer).
+    upsert_created_status: int = 200
 
 
 @dataclass(frozen=True)

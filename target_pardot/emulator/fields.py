@@ -127,6 +127,9 @@ _V5_OVERRIDES: dict[str, str] = {
 V5_EXCLUDED = frozenset({"crm_owner_fid"})
 # Derived on read: the contact id when there is one, else the lead id.
 V5_SALESFORCE_ID = "salesforceId"
+# v5 names custom fields by their apiFieldId, the v3/v4 fieldId plus this suffix (real
+# custom-field responses show {"fieldId": "UniqueId", "apiFieldId": "UniqueId__c"}).
+V5_CUSTOM_SUFFIX = "__c"
 
 
 def camel(name: str) -> str:

@@ -69,6 +69,7 @@ class PardotEmulator:
         drop_after_commit_every: int | None = None,
         jwt_public_key: str | None = None,
         *,
+        upsert_created_status: int = 200,
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: dict[str, str] | None = None,
@@ -85,6 +86,7 @@ class PardotEmulator:
         self.fail_every = fail_every
         self.drop_after_commit_every = drop_after_commit_every
         self.jwt_public_key = jwt_public_key
+        self.upsert_created_status = upsert_created_status
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
 
         self._host = host
@@ -318,7 +320,7 @@ class PardotEmulator:
         latency = self.latency
         if latency:
             time.sleep(latency)
-        context = ApiContext(self._store, self.url)
+        context = ApiContext(self._store, self.url, self.upsert_created_status)
         with self._lock:
             drop = verdict.fault == "drop" or self._faults.take_drop(call.endpoint)
             try:

@@ -22,6 +22,8 @@ from .fields import (
     INTEGER_FIELDS,
     STANDARD,
     TIMESTAMP_FIELDS,
+    V5_CUSTOM_SUFFIX,
+    V5_SALESFORCE_ID,
     V5_TO_SNAKE,
     V5_WRITABLE,
     V34_ORDER,
@@ -286,7 +288,15 @@ class Store:
         return changes
 
     def changes_v5(self, body: Mapping[str, Any]) -> Changes:
-        """A v5 JSON body -> changes; any unknown or read-only name rejects the whole write."""
+        """A v5 JSON body -> changes; any unknown or read-only name rejects the whole write.
+
+        A name v5 does not know at all (a bare custom fieldId among them: v5 wants
+        ``<fieldId>__c``) is 154 "Invalid property in request", as real Pardot answers; a
+        known but read-only name (``createdAt``, ``salesforceId``...) is 180.
+        """
+        unknown = [key for key in body if not self.v5_known_name(key)]
+        if unknown:
+            raise PardotError(154, f"{MESSAGES[154]}: {unknown[0]}")
         invalid = [key for key in body if self.v5_writable_name(key) is None]
         if invalid:
             raise PardotError(180, f"{MESSAGES[180]}: {', '.join(invalid)}")
@@ -298,10 +308,25 @@ class Store:
         return changes
 
     def v5_writable_name(self, v5_key: str) -> str | None:
+        """The stored name a v5 body key writes: standard camelCase, custom ``<fieldId>__c``."""
         if v5_key in V5_WRITABLE:
             return V5_TO_SNAKE[v5_key]
-        # UNCONFIRMED naming: custom fields are addressed in v5 by their fieldId verbatim.
-        return v5_key if v5_key in self._custom else None
+        custom = self.v5_custom_field(v5_key)
+        return custom.field_id if custom is not None else None
+
+    def v5_known_name(self, v5_key: str) -> bool:
+        return (
+            v5_key in V5_TO_SNAKE
+            or v5_key == V5_SALESFORCE_ID
+            or (self.v5_custom_field(v5_key) is not None)
+        )
+
+    def v5_custom_field(self, v5_key: str) -> CustomField | None:
+        """v5 names a custom field by its apiFieldId, ``fieldId + "__c"``; the bare fieldId
+        is not a v5 name (real Pardot refuses it)."""
+        if not v5_key.endswith(V5_CUSTOM_SUFFIX):
+            return None
+        return self._custom.get(v5_key[: -len(V5_CUSTOM_SUFFIX)])
 
     def normalize(self, name: str, raw: Any, *, strict: bool, label: str) -> Any:
         """One submitted value -> its stored form. ``strict`` is v5 (typed JSON) mode."""

@@ -18,7 +18,14 @@ from urllib.parse import urlencode
 from .clock import parse_timestamp, render_iso, whole_seconds
 from .context import ApiContext, ApiResult
 from .errors import MESSAGES, PardotError
-from .fields import BOOLEAN_FIELDS, TIMESTAMP_FIELDS, V5_SALESFORCE_ID, V5_TO_SNAKE, WRITE_ONLY
+from .fields import (
+    BOOLEAN_FIELDS,
+    TIMESTAMP_FIELDS,
+    V5_CUSTOM_SUFFIX,
+    V5_SALESFORCE_ID,
+    V5_TO_SNAKE,
+    WRITE_ONLY,
+)
 from .store import CustomField, Prospect, Store, is_valid_email, same_email
 
 PROSPECTS = "/api/v5/objects/prospects"
@@ -99,13 +106,17 @@ def _readable(store: Store, name: str) -> bool:
     snake = V5_TO_SNAKE.get(name)
     if snake is not None:
         return snake not in WRITE_ONLY
-    return name == V5_SALESFORCE_ID or store.custom_field(name) is not None
+    return name == V5_SALESFORCE_ID or store.v5_custom_field(name) is not None
 
 
 def _check_fields(names: list[str], readable: Callable[[str], bool]) -> list[str]:
     invalid = [name for name in names if not readable(name)]
     if invalid:
-        raise PardotError(180, f"{MESSAGES[180]}: {', '.join(invalid)}")
+        # Real Pardot's wording, naming the first name it does not know.
+        raise PardotError(
+            51,
+            f"Invalid parameter: fields. It contains an invalid or unknown field: {invalid[0]}.",
+        )
     return names
 
 
@@ -132,9 +143,14 @@ def _value(store: Store, prospect: Prospect, name: str) -> Any:
         return prospect.values.get("crm_contact_fid") or prospect.values.get("crm_lead_fid")
     snake = V5_TO_SNAKE.get(name)
     if snake is None:
-        custom = store.custom_field(name)
-        value = prospect.values.get(name)
-        return list(value or []) if custom is not None and custom.multi else value
+        custom = store.v5_custom_field(name)
+        if custom is None:
+            return None
+        value = prospect.values.get(custom.field_id)
+        # A custom field with no value reads back as null, multi-value ones included.
+        if custom.multi:
+            return list(value) if value else None
+        return value
     if snake == "id":
         return prospect.id
     if snake in TIMESTAMP_FIELDS:
@@ -220,7 +236,9 @@ def _upsert_latest(ctx: ApiContext, req: V5Request) -> ApiResult:
     else:
         changes.setdefault("email", match_email)
         target = store.create(changes)
-        status = 201
+        # Production clients see 200 for creates too; 201 is an emulator option so that
+        # clients are tested against both.
+        status = ctx.upsert_created_status
     # UNCONFIRMED response shape: {id, email}, plus any requested fields.
     payload = {"id": target.id, "email": target.email, **render_prospect(store, target, fields)}
     return ApiResult(status, payload)
@@ -359,6 +377,7 @@ _CUSTOM_FIELD_VALUES: dict[str, Callable[[CustomField], Any]] = {
     "id": lambda c: c.id,
     "name": lambda c: c.name,
     "fieldId": lambda c: c.field_id,
+    "apiFieldId": lambda c: c.field_id + V5_CUSTOM_SUFFIX,
     "type": lambda c: c.type,
     "isRecordMultipleResponses": lambda c: c.multi,
     "createdAt": lambda c: render_iso(c.created_at),

@@ -37,6 +37,8 @@ class WriteItem:
     key: str | None = None  # v3 only: the object key, an email or a Pardot id
     creates: bool = False  # True when a lost answer would leave us unsure a prospect was made
     prospect_id: int | None = None
+    # Sent before in a call whose answer was lost: its result now is not the whole story.
+    after_lost_answer: bool = False
 
 
 @dataclass
@@ -48,8 +50,25 @@ class ItemFailure:
 
 @dataclass
 class BatchOutcome:
+    """What one write of items came to.
+
+    `ambiguous` holds creates whose answer was lost: Pardot may or may not have made them, so
+    only the caller, which knows how to look for them, may decide how to send them again.
+    `error` is what stopped a call (quota, auth...): it is raised only after the items other
+    calls applied were counted, so a run that stops reports what really reached Pardot.
+    """
+
     applied: list[tuple[WriteItem, Result]] = field(default_factory=list)
     failed: list[ItemFailure] = field(default_factory=list)
+    ambiguous: list[WriteItem] = field(default_factory=list)
+    error: BaseException | None = None
+
+    def merge(self, other: BatchOutcome) -> None:
+        self.applied.extend(other.applied)
+        self.failed.extend(other.failed)
+        self.ambiguous.extend(other.ambiguous)
+        if self.error is None:
+            self.error = other.error
 
 
 def expand_multi_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -71,30 +90,29 @@ class BatchWriter:
         *,
         version: int,
         executor: Executor,
-        resolve_ambiguous: Callable[[list[WriteItem]], list[WriteItem]] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         backoff_factor: float = 1.0,
     ) -> None:
         self._client = client
         self._version = version
         self._executor = executor
-        self._resolve_ambiguous = resolve_ambiguous
         self._sleep = sleep
         self._backoff_factor = backoff_factor
 
     def write(self, operation: str, items: list[WriteItem]) -> BatchOutcome:
+        """Send `items` 50 a call, calls in parallel; never raises for one call's failure."""
         outcome = BatchOutcome()
         chunks = [items[i : i + BATCH_LIMIT] for i in range(0, len(items), BATCH_LIMIT)]
         futures = [self._executor.submit(self._write_chunk, operation, chunk) for chunk in chunks]
-        # Let every call finish before raising, so what the others applied is counted.
+        # Every call finishes before the outcome is returned, so what the others applied is
+        # counted even when one of them stopped the run.
         wait(futures)
         for future in futures:
             error = future.exception()
             if error is not None:
-                raise error
-            chunk_outcome = future.result()
-            outcome.applied.extend(chunk_outcome.applied)
-            outcome.failed.extend(chunk_outcome.failed)
+                outcome.merge(BatchOutcome(error=error))
+            else:
+                outcome.merge(future.result())
         return outcome
 
     def _encode(self, items: list[WriteItem]) -> str:
@@ -108,7 +126,7 @@ class BatchWriter:
         outcome = BatchOutcome()
         pending = list(items)
         max_rounds = self._client.settings.max_retries
-        ambiguous_rounds = transient_rounds = 0
+        transient_rounds = 0
         delays = backoff.expo(base=2, factor=self._backoff_factor, max_value=60)
         next(delays)
         while pending:
@@ -121,19 +139,17 @@ class BatchWriter:
                     idempotent=not any(item.creates for item in pending),
                 )
             except AmbiguousWriteError as error:
-                ambiguous_rounds += 1
-                if ambiguous_rounds > max_rounds or self._resolve_ambiguous is None:
-                    raise TransientError(
-                        f"{error}; gave up after {ambiguous_rounds} attempts"
-                    ) from None
-                logger.info("%s; checking which creates were applied before retrying", error)
-                pending = self._resolve_ambiguous(pending)
-                continue
+                logger.info("%s; the caller checks which creates were applied", error)
+                outcome.ambiguous.extend(pending)
+                return outcome
             except PardotAPIError as error:
                 if error.error_class is ErrorClass.RECORD and len(pending) == 1:
                     outcome.failed.append(ItemFailure(pending[0], error.code, error.message))
                     return outcome
                 raise
+            if response.after_lost_answer:
+                for item in pending:
+                    item.after_lost_answer = True
             errors = _errors_map(response.body)
             retry: list[WriteItem] = []
             applied: list[WriteItem] = []
@@ -165,6 +181,9 @@ class BatchWriter:
 def _result(item: WriteItem, status: int, applied_count: int) -> Result:
     if item.result is not Result.UPSERTED:
         return item.result
+    if item.after_lost_answer:
+        # The lost call may have created it; this answer only says the retry did not.
+        return Result.UPSERTED
     # v3 batchUpsert says only whether anything was created (201) or not (200).
     if status == 200:
         return Result.UPDATED

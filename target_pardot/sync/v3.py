@@ -33,18 +33,19 @@ def sync_v3(prepared: list[Prepared], context: SyncContext) -> None:
 
     campaign_id = context.settings.campaign_id
     if campaign_id is None:
-        context.apply(context.writer.write("batchUpsert", by_id + by_email))
+        context.apply(context.write("batchUpsert", by_id + by_email))
         return
 
-    context.apply(context.writer.write("batchUpdate", by_id))
+    context.apply(context.write("batchUpdate", by_id))
     for item in by_email:
         item.payload["campaign_id"] = str(campaign_id)
         item.result = Result.CREATED
-    created = context.writer.write("batchCreate", by_email)
+    created = context.write("batchCreate", by_email)
     existing = [failure.item for failure in created.failed if failure.code == EMAIL_EXISTS]
     created.failed = [failure for failure in created.failed if failure.code != EMAIL_EXISTS]
     context.apply(created)
     for item in existing:
         item.payload.pop("campaign_id", None)
-        item.result = Result.UPDATED
-    context.apply(context.writer.write("batchUpdate", existing))
+        # "Already exists" after a lost answer may mean the lost call created it.
+        item.result = Result.UPSERTED if item.after_lost_answer else Result.UPDATED
+    context.apply(context.write("batchUpdate", existing))

@@ -41,11 +41,11 @@ class V4Source:
             raise
         return [self._candidate(p) for p in _as_list(response.body.get("prospect"))]
 
-    def scan(self) -> Iterator[tuple[int | None, list[Candidate]]]:
+    def scan(self, after_id: int = 0) -> Iterator[tuple[int | None, list[Candidate]]]:
         fields = ["id", "email", "updated_at"]
         if self._lookup_field:
             fields.append(self._lookup_field)
-        last_id = 0
+        last_id = after_id
         seen = 0
         total: int | None = None
         while True:
@@ -109,7 +109,11 @@ def sync_v4(prepared: list[Prepared], context: SyncContext) -> None:
             )
         else:
             items.append(create_item(group, settings.campaign_id))
-    context.apply(context.writer.write("batchUpsert", items))
+    context.apply(
+        context.write(
+            "batchUpsert", items, resolve_lost=lambda lost: resolve_lost_v4(context, lost)
+        )
+    )
 
 
 def update_item(group: Group, prospect_id: int, *, fid: str | None = None) -> WriteItem:
@@ -129,12 +133,12 @@ def create_item(group: Group, campaign_id: int | None) -> WriteItem:
     return WriteItem(group, payload, Result.CREATED, creates=True)
 
 
-def resolve_ambiguous_v4(context: SyncContext, items: list[WriteItem]) -> list[WriteItem]:
+def resolve_lost_v4(context: SyncContext, items: list[WriteItem]) -> list[WriteItem]:
     """After a lost answer: creates that Pardot did apply become updates of what they made."""
     creates = [item for item in items if item.creates]
     if not creates or context.finder is None:
         return items
-    found = context.finder.find([item.group for item in creates], fresh=True)
+    found = context.finder.find_lost_creates([item.group for item in creates])
     resolved: list[WriteItem] = []
     for item in items:
         prospect_id = found.get(item.group.identity) if item.creates else None
@@ -142,7 +146,7 @@ def resolve_ambiguous_v4(context: SyncContext, items: list[WriteItem]) -> list[W
             resolved.append(item)
             continue
         update = update_item(item.group, prospect_id)
-        # It was made by the lost call (or existed already): either way, no second prospect.
-        update.result = Result.CREATED if item.group.identity.kind == "new" else Result.UPDATED
+        # The finder saw no such prospect when the create was planned: the lost call made it.
+        update.result = Result.CREATED
         resolved.append(update)
     return resolved

@@ -20,8 +20,11 @@ and the client cap calls in flight at `max_concurrency`). Per identity:
 - email only, match_by_email true: `POST prospects/do/upsertLatestByEmail`, which updates the
   prospect with that email that was active last or creates one, so it never duplicates; with
   `secondaryDeletedSearch` a prospect in the recycle bin is restored rather than duplicated.
-  With `campaign_id`, a created prospect (answer 201) gets the campaign by one more PATCH, so
-  that existing prospects keep theirs.
+  Whether it created or updated is told by the `createdAt` it answers with (asked for with
+  `fields`), compared with the time of the call on Pardot's clock (its Date header), never by
+  the HTTP status: production answers 200 for both. An answer without an `id` is resolved by a
+  read by email. With `campaign_id`, a created prospect gets the campaign by one more PATCH,
+  so that existing prospects keep theirs.
 - email only, match_by_email false: `POST prospects`, Pardot's raw rule.
 
 Reads may lag writes by up to 60 seconds, so nothing this run wrote is read back: every id a
@@ -31,8 +34,9 @@ a later record with that identity PATCHes that prospect. A create whose answer w
 (until the read lag has passed) for the one it made, or one with its lookup value, which is
 then PATCHed; only when none shows up is the create retried.
 
-Field names go out in camelCase (`first_name` -> `firstName`), custom fields by the fieldId the
-custom-fields endpoint gives. A field v5 cannot write would make Pardot refuse the whole write
+Field names go out in camelCase (`first_name` -> `firstName`), custom fields by the apiFieldId
+the custom-fields endpoint gives (`<fieldId>__c`; real v5 refuses the bare fieldId with 154 in
+bodies and 51 in `fields`). A field v5 cannot write would make Pardot refuse the whole write
 (error 180), so it is left out and reported once with the unknown traits.
 """
 
@@ -48,7 +52,7 @@ from concurrent.futures import wait
 from dataclasses import dataclass
 from typing import Any
 
-from target_pardot.api.client import PardotClient
+from target_pardot.api.client import ApiResponse, PardotClient
 from target_pardot.api.errors import (
     AmbiguousWriteError,
     ErrorClass,
@@ -84,24 +88,31 @@ CLOCK_SKEW_SECONDS = 120.0
 NOT_IN_V5 = frozenset({"crm_owner_fid"})
 INVALID_FID = 77
 ID_AND_FID_DIFFER = 81
-# Errors whose message ends with the v5 names at fault: "...: firstName, org_id".
-_NAMES_AFTER_COLON = frozenset({153, 154, 180})
+# Errors whose message ends with the v5 names at fault: "...: firstName, org_id__c".
+_NAMES_AFTER_COLON = frozenset({51, 153, 154, 180})
+# What an upsertLatestByEmail answers with: enough to tell a create from an update.
+UPSERT_ANSWER_FIELDS = ["id", "email", "createdAt"]
+# Date headers and createdAt are both whole seconds.
+SERVER_CLOCK_TOLERANCE_SECONDS = 2.0
 
 Outcome = tuple[int, Result]
 
 
 def load_custom_fields(client: PardotClient) -> FieldCatalog:
     """The business unit's custom fields, from the v5 custom-fields endpoint."""
-    params: dict[str, Any] = {"fields": "id,name,fieldId,type,isRecordMultipleResponses"}
+    params: dict[str, Any] = {"fields": "id,name,fieldId,apiFieldId,type,isRecordMultipleResponses"}
     fields: list[CustomField] = []
     while True:
         body = client.v5("GET", CUSTOM_FIELDS, endpoint="v5.customFields.query", params=params).body
         for field in body.get("values") or []:
+            api_field_id = field.get("apiFieldId")
             fields.append(
                 CustomField(
                     field_id=str(field["fieldId"]),
                     type=str(field.get("type") or "Text"),
                     multi=field.get("isRecordMultipleResponses") is True,
+                    # Absent or empty: CustomField falls back to fieldId + "__c".
+                    api_field_id=str(api_field_id) if api_field_id else None,
                 )
             )
         token = body.get("nextPageToken")
@@ -132,11 +143,25 @@ class V5Source:
 
     page_size = QUERY_PAGE
 
-    def __init__(self, client: PardotClient, lookup_field: str | None) -> None:
+    def __init__(
+        self,
+        client: PardotClient,
+        lookup_field: str | None,
+        catalog: Callable[[], FieldCatalog] = FieldCatalog,
+    ) -> None:
         self._client = client
         self._lookup_field = lookup_field
+        # The catalog is read when the run starts, after this source is made.
+        self._catalog = catalog
         self._lock = threading.Lock()
         self._by_fid: dict[str, dict[int, Candidate]] = defaultdict(dict)
+
+    @property
+    def lookup_name(self) -> str | None:
+        """The lookup field as v5 names it in `fields` and answers (`<fieldId>__c`)."""
+        if not self._lookup_field:
+            return None
+        return to_v5_name(self._lookup_field, self._catalog())
 
     def read_by_email(self, email: str) -> list[Candidate]:
         return [self.candidate(prospect) for prospect in self.query_by_email(email)]
@@ -145,9 +170,11 @@ class V5Source:
         params = {"email": email, "fields": self._fields(*extra_fields), "limit": QUERY_PAGE}
         return [prospect for page in self._pages(params) for prospect in page]
 
-    def scan(self) -> Iterator[tuple[int | None, list[Candidate]]]:
+    def scan(self, after_id: int = 0) -> Iterator[tuple[int | None, list[Candidate]]]:
         # The fids come along in the same pages, so one scan serves lookups and fids alike.
-        params = {"fields": self._fields(*FID_FIELDS), "limit": QUERY_PAGE}
+        params: dict[str, Any] = {"fields": self._fields(*FID_FIELDS), "limit": QUERY_PAGE}
+        if after_id:
+            params["idGreaterThan"] = after_id
         for page in self._pages(params):
             candidates = []
             for prospect in page:
@@ -178,12 +205,13 @@ class V5Source:
 
     def _fields(self, *extra: str) -> str:
         fields = ["id", "email", "updatedAt", *extra]
-        if self._lookup_field:
-            fields.append(self._lookup_field)
+        lookup_name = self.lookup_name
+        if lookup_name:
+            fields.append(lookup_name)
         return ",".join(dict.fromkeys(fields))
 
     def candidate(self, prospect: Mapping[str, Any]) -> Candidate:
-        return Candidate.from_prospect(prospect, self._lookup_field, "updatedAt")
+        return Candidate.from_prospect(prospect, self.lookup_name, "updatedAt")
 
     def _note_fids(self, prospect: Mapping[str, Any], candidate: Candidate) -> None:
         with self._lock:
@@ -386,18 +414,40 @@ class V5Sync:
 
     def _upsert_latest(self, group: Group, context: SyncContext) -> Outcome:
         body = self._body(group, context)
-        response = context.client.v5(
-            "POST",
-            f"{PROSPECTS}/do/upsertLatestByEmail",
-            endpoint="v5.prospects.upsertLatestByEmail",
-            json={
-                "matchEmail": group.email,
-                "prospect": body,
-                "secondaryDeletedSearch": True,
-            },
-        )
-        prospect_id = int(response.body["id"])
-        if response.status != 201:
+        request = {
+            "matchEmail": group.email,
+            "prospect": body,
+            "fields": UPSERT_ANSWER_FIELDS,
+            "secondaryDeletedSearch": True,
+        }
+        # Twice at most: upserting by email again is harmless (it finds what the first made).
+        for _ in range(2):
+            sent_at = self._now()
+            response = context.client.v5(
+                "POST",
+                f"{PROSPECTS}/do/upsertLatestByEmail",
+                endpoint="v5.prospects.upsertLatestByEmail",
+                json=request,
+            )
+            answer = response.body
+            if not _prospect_id(answer):
+                answer = self._latest_by_email(group, context) or {}
+            prospect_id = _prospect_id(answer)
+            if prospect_id is not None:
+                break
+            logger.info(
+                "upsertLatestByEmail answered without a prospect id and no prospect with the "
+                "email shows in reads yet; sending it again"
+            )
+        else:
+            raise TransientError(
+                "upsertLatestByEmail answered twice without a prospect id, and reads by the "
+                "email found none; stopping so the next run sends these records again"
+            )
+        # Pardot's status does not say which it did (production answers 200 for both), so
+        # the prospect's creation time does, on Pardot's own clock where the answer gives it.
+        created = self._created_since(answer.get("createdAt"), sent_at, response, self._now())
+        if not created:
             return prospect_id, Result.UPDATED
         campaign_id = context.settings.campaign_id
         if campaign_id is not None:
@@ -410,6 +460,30 @@ class V5Sync:
                 json={"campaignId": campaign_id},
             )
         return prospect_id, Result.CREATED
+
+    def _latest_by_email(self, group: Group, context: SyncContext) -> dict[str, Any] | None:
+        """The prospect an upsert by this email chose: the latest active one with it."""
+        assert group.email is not None
+        prospects = self._source.query_by_email(group.email, "createdAt", "lastActivityAt")
+        if not prospects:
+            return None
+        return max(
+            prospects,
+            key=lambda p: (str(p.get("lastActivityAt") or ""), str(p.get("updatedAt") or "")),
+        )
+
+    @staticmethod
+    def _created_since(
+        created_at: Any, sent_at: dt.datetime, response: ApiResponse, received_at: dt.datetime
+    ) -> bool:
+        created = parse_time(created_at)
+        if created is None:
+            return False
+        if response.server_time is None:
+            return created >= sent_at - dt.timedelta(seconds=CLOCK_SKEW_SECONDS)
+        # The call started at about this time on Pardot's clock.
+        started = sent_at + (response.server_time - received_at)
+        return created >= started - dt.timedelta(seconds=SERVER_CLOCK_TOLERANCE_SECONDS)
 
     def _create(self, group: Group, context: SyncContext) -> Outcome:
         body = self._body(group, context)
@@ -449,6 +523,7 @@ class V5Sync:
         """Find what a create whose answer was lost made, waiting out the read lag."""
         deadline = started + self._read_lag
         while True:
+            context.report.recovery_calls(1)
             match = self._match_lost_create(group, sent_at)
             if match is not None:
                 prospect_id, made_by_us = match
@@ -513,9 +588,20 @@ class V5Sync:
 
     def _field_of(self, error: PardotAPIError, group: Group) -> str | None:
         if error.code in _NAMES_AFTER_COLON and ":" in error.message:
-            first = error.message.rsplit(":", 1)[1].split(",")[0].strip()
+            first = error.message.rsplit(":", 1)[1].split(",")[0].strip().rstrip(".")
             if first:
                 names = self.payload(group).names
                 names.setdefault("matchEmail", "email")
                 return names.get(first, first)
         return field_for(error.code, error.message)
+
+
+def _prospect_id(answer: Mapping[str, Any]) -> int | None:
+    value = answer.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

@@ -19,7 +19,7 @@ def test_create(api: Api) -> None:
         "firstName": "Vee",
         "isDoNotEmail": True,
         "score": 10,
-        "org_id": "o-1",
+        "org_id__c": "o-1",
     }
     response = api.v5("POST", "prospects", body=body)
     assert response.status_code == 201
@@ -30,7 +30,7 @@ def test_create(api: Api) -> None:
         "firstName": "Vee",
         "isDoNotEmail": True,
         "score": 10,
-        "org_id": "o-1",
+        "org_id__c": "o-1",
     }
     stored = api.emu.prospect(created["id"])
     assert stored["first_name"] == "Vee"
@@ -46,15 +46,16 @@ def test_create(api: Api) -> None:
 
 
 def test_create_errors_apply_nothing(api: Api) -> None:
-    invalid = api.v5(
-        "POST",
-        "prospects",
-        body={"email": "x@example.com", "nickname": "X", "salesforceLeadId": LEAD},
+    unknown = api.v5("POST", "prospects", body={"email": "x@example.com", "nickname": "X"})
+    assert (unknown.status_code, unknown.json()) == (
+        400,
+        {"code": 154, "message": "Invalid property in request: nickname"},
     )
-    assert invalid.status_code == 400
-    assert invalid.json()["code"] == 180
-    assert "nickname" in invalid.json()["message"]
-    assert "salesforceLeadId" in invalid.json()["message"]
+    read_only = api.v5(
+        "POST", "prospects", body={"email": "x@example.com", "salesforceLeadId": LEAD}
+    )
+    assert (read_only.status_code, read_only.json()["code"]) == (400, 180)
+    assert "salesforceLeadId" in read_only.json()["message"]
     missing = api.v5("POST", "prospects", body={"firstName": "No Email"})
     assert missing.status_code == 400
     assert "email" in missing.json()["message"]
@@ -103,7 +104,14 @@ def test_read(api: Api) -> None:
     no_fields = api.v5("GET", f"prospects/{both['id']}")
     assert (no_fields.status_code, no_fields.json()["code"]) == (400, 31)
     bad_field = api.v5("GET", f"prospects/{both['id']}", params={"fields": "email,shoeSize"})
-    assert (bad_field.status_code, bad_field.json()["code"]) == (400, 180)
+    assert (bad_field.status_code, bad_field.json()) == (
+        400,
+        {
+            "code": 51,
+            "message": "Invalid parameter: fields. It contains an invalid or unknown field: "
+            "shoeSize.",
+        },
+    )
     missing = api.v5("GET", "prospects/999999", params={"fields": "email"})
     assert missing.status_code == 404
     assert missing.json()["message"] == "Object not found"
@@ -209,7 +217,8 @@ def test_upsert_latest_by_email(api: Api) -> None:
     }
 
     created = upsert("fresh@example.com", {"firstName": "Fresh"})
-    assert created.status_code == 201
+    # Production clients see 200 for a create as well as for an update.
+    assert created.status_code == 200
     assert emu.prospect(created.json()["id"])["email"] == "fresh@example.com"
 
     rejected = upsert("u@example.com", {"salesforceId": LEAD})
@@ -237,21 +246,39 @@ def test_upsert_latest_ties_and_archived(api: Api) -> None:
 
     emu.add_prospect("gone2@example.com", is_archived=True)
     body = {"matchEmail": "gone2@example.com", "prospect": {}, "secondaryDeletedSearch": False}
-    assert api.v5("POST", path, body=body).status_code == 201
+    made = api.v5("POST", path, body=body)
+    assert made.status_code == 200
+    assert made.json()["id"] != gone["id"]
+
+
+def test_upsert_latest_created_status_is_an_option(api: Api) -> None:
+    api.emu.upsert_created_status = 201
+    path = "prospects/do/upsertLatestByEmail"
+    body = {"matchEmail": "new@example.com", "prospect": {}, "fields": ["id", "createdAt"]}
+    created = api.v5("POST", path, body=body)
+    assert created.status_code == 201
+    assert "T" in created.json()["createdAt"]
+    assert api.v5("POST", path, body=body).status_code == 200
 
 
 def test_custom_fields_endpoint(api: Api) -> None:
     api.emu.add_custom_field("org_id", name="Org")
     api.emu.add_custom_field("tags", type="Multi-Select", multi=True)
-    fields = "id,name,fieldId,type,isRecordMultipleResponses"
+    fields = "id,name,fieldId,apiFieldId,type,isRecordMultipleResponses"
     response = api.v5("GET", "custom-fields", params={"fields": fields})
     assert response.status_code == 200
     body = response.json()
     assert body["nextPageToken"] is None
     assert [
-        (v["fieldId"], v["name"], v["type"], v["isRecordMultipleResponses"]) for v in body["values"]
-    ] == [("org_id", "Org", "Text", False), ("tags", "tags", "Multi-Select", True)]
+        (v["fieldId"], v["apiFieldId"], v["name"], v["type"], v["isRecordMultipleResponses"])
+        for v in body["values"]
+    ] == [
+        ("org_id", "org_id__c", "Org", "Text", False),
+        ("tags", "tags__c", "tags", "Multi-Select", True),
+    ]
     assert api.v5("GET", "custom-fields").status_code == 400
+    unknown = api.v5("GET", "custom-fields", params={"fields": "id,apiName"})
+    assert (unknown.status_code, unknown.json()["code"]) == (400, 51)
 
 
 def test_multi_value_custom_fields(api: Api) -> None:
@@ -259,11 +286,44 @@ def test_multi_value_custom_fields(api: Api) -> None:
     created = api.v5(
         "POST",
         "prospects",
-        params={"fields": "tags"},
-        body={"email": "m@example.com", "tags": ["a", "b"]},
+        params={"fields": "tags__c"},
+        body={"email": "m@example.com", "tags__c": ["a", "b"]},
     )
-    assert created.json()["tags"] == ["a", "b"]
+    assert created.json()["tags__c"] == ["a", "b"]
     assert api.emu.prospect(created.json()["id"])["tags"] == ["a", "b"]
+
+
+def test_custom_fields_go_by_their_api_name(api: Api) -> None:
+    """Real v5 names custom fields `<fieldId>__c` and refuses the bare fieldId."""
+    emu = api.emu
+    emu.add_custom_field("org_id")
+    emu.add_custom_field("tags", type="Multi-Select", multi=True)
+    bare = api.v5("POST", "prospects", body={"email": "b@example.com", "org_id": "o-1"})
+    assert (bare.status_code, bare.json()) == (
+        400,
+        {"code": 154, "message": "Invalid property in request: org_id"},
+    )
+    assert emu.prospects() == []
+    empty = emu.add_prospect("e@example.com")
+    read = api.v5("GET", f"prospects/{empty['id']}", params={"fields": "org_id__c,tags__c"})
+    assert read.json() == {"id": empty["id"], "org_id__c": None, "tags__c": None}
+    bare_fields = api.v5("GET", f"prospects/{empty['id']}", params={"fields": "org_id"})
+    assert (bare_fields.status_code, bare_fields.json()["code"]) == (400, 51)
+    assert bare_fields.json()["message"].endswith("unknown field: org_id.")
+    patched = api.v5("PATCH", f"prospects/{empty['id']}", body={"org_id__c": "o-2"})
+    assert patched.status_code == 200
+    assert emu.prospect(empty["id"])["org_id"] == "o-2"
+    query = api.v5(
+        "GET", "prospects", params={"fields": "email,org_id__c", "email": "e@example.com"}
+    )
+    assert [v["org_id__c"] for v in query.json()["values"]] == ["o-2"]
+    upsert = api.v5(
+        "POST",
+        "prospects/do/upsertLatestByEmail",
+        body={"matchEmail": "e@example.com", "prospect": {"org_id": "x"}},
+    )
+    assert (upsert.status_code, upsert.json()["code"]) == (400, 154)
+    assert emu.prospect(empty["id"])["org_id"] == "o-2"
 
 
 def test_unique_emails_without_ampsea(api3: Api) -> None:

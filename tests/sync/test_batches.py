@@ -6,8 +6,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-
 from target_pardot.api.client import ApiResponse
 from target_pardot.api.errors import AmbiguousWriteError, PardotAPIError, TransientError
 from target_pardot.matching import Group, Identity
@@ -28,6 +26,7 @@ class FakeClient:
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
         self.sent: list[Any] = []
+        self.lost_before = False  # answers come from a retry after a lost answer
 
     def v34(self, object_name: str, operation: str, **kwargs: Any) -> ApiResponse:
         self.sent.append(json.loads(kwargs["params"]["prospects"])["prospects"])
@@ -35,7 +34,9 @@ class FakeClient:
         if isinstance(answer, Exception):
             raise answer
         status, body = answer
-        return ApiResponse(status, body, f"v4.prospect.{operation}")
+        return ApiResponse(
+            status, body, f"v4.prospect.{operation}", after_lost_answer=self.lost_before
+        )
 
 
 def item(email: str, result: Result = Result.UPDATED, *, creates: bool = False) -> WriteItem:
@@ -43,12 +44,11 @@ def item(email: str, result: Result = Result.UPDATED, *, creates: bool = False) 
     return WriteItem(group, {"email": email}, result, key=email, creates=creates)
 
 
-def writer(client: FakeClient, version: int = 4, resolve: Any = None) -> BatchWriter:
+def writer(client: FakeClient, version: int = 4) -> BatchWriter:
     return BatchWriter(
         client,  # type: ignore[arg-type]
         version=version,
         executor=ThreadPoolExecutor(2),
-        resolve_ambiguous=resolve,
         sleep=lambda _: None,
     )
 
@@ -88,8 +88,22 @@ def test_only_the_items_that_failed_transiently_are_sent_again() -> None:
 
 def test_items_that_keep_failing_transiently_stop_the_run() -> None:
     busy = (200, {"errors": {"0": "You have exceeded your concurrent request limit"}})
-    with pytest.raises(TransientError):
-        writer(FakeClient(busy, busy, busy)).write("batchUpsert", [item("a@x")])
+    outcome = writer(FakeClient(busy, busy, busy)).write("batchUpsert", [item("a@x")])
+    assert isinstance(outcome.error, TransientError)
+    assert outcome.applied == []
+
+
+def test_what_other_calls_applied_is_kept_when_one_call_stops_the_run() -> None:
+    quota = PardotAPIError(122, "Daily API rate limit met", status=200, endpoint="e")
+    client = FakeClient(ok(), quota, ok())
+    outcome = BatchWriter(
+        client,  # type: ignore[arg-type]
+        version=4,
+        executor=ThreadPoolExecutor(1),  # calls in order: the second one fails
+        sleep=lambda _: None,
+    ).write("batchUpsert", [item(f"{n}@x") for n in range(150)])
+    assert outcome.error is quota
+    assert len(outcome.applied) == 100
 
 
 def test_more_than_50_items_go_out_in_calls_of_50() -> None:
@@ -112,23 +126,20 @@ def test_v3_upsert_answer_201_for_one_item_means_it_was_created() -> None:
     assert [result for _, result in outcome.applied] == [Result.CREATED]
 
 
-def test_a_lost_answer_to_creates_is_resolved_before_sending_again() -> None:
-    resolved: list[list[str]] = []
-
-    def resolve(items: list[WriteItem]) -> list[WriteItem]:
-        resolved.append([i.key or "" for i in items])
-        for pending in items:
-            pending.creates = False
-            pending.payload = {"id": "17", **pending.payload}
-        return items
-
-    client = FakeClient(AmbiguousWriteError("v4.prospect.batchUpsert", "reset"), ok())
-    outcome = writer(client, resolve=resolve).write(
-        "batchUpsert", [item("a@x", Result.CREATED, creates=True)]
+def test_creates_whose_answer_was_lost_go_back_to_the_caller_unsent() -> None:
+    client = FakeClient(AmbiguousWriteError("v4.prospect.batchUpsert", "reset"))
+    outcome = writer(client).write(
+        "batchUpsert", [item("a@x", Result.CREATED, creates=True), item("b@x")]
     )
-    assert resolved == [["a@x"]]
-    assert client.sent[1] == [{"id": "17", "email": "a@x"}]
-    assert len(outcome.applied) == 1
+    assert [i.key for i in outcome.ambiguous] == ["a@x", "b@x"]
+    assert (outcome.applied, outcome.error, len(client.sent)) == ([], None, 1)
+
+
+def test_a_v3_upsert_retried_after_a_lost_answer_does_not_claim_to_know_it_updated() -> None:
+    client = FakeClient(ok(200))
+    client.lost_before = True
+    outcome = writer(client, version=3).write("batchUpsert", [item("a@x", Result.UPSERTED)])
+    assert [result for _, result in outcome.applied] == [Result.UPSERTED]
 
 
 def test_a_record_error_on_a_single_item_batch_becomes_a_failure_not_a_crash() -> None:

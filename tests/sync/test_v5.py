@@ -24,8 +24,9 @@ from target_pardot.sync.batches import BatchWriter
 from target_pardot.sync.context import SyncContext
 from target_pardot.sync.v5 import V5Source, V5Sync, fid_key
 
+# org_id's catalog entry has no apiFieldId, as if the endpoint left it out: "__c" is appended.
 CATALOG = FieldCatalog.from_custom_fields(
-    [CustomField("org_id"), CustomField("Seats__c", "Number")]
+    [CustomField("org_id"), CustomField("Seats", "Number", api_field_id="Seats__c")]
 )
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 _ONE = re.compile(r"^objects/prospects/(\d+)$")
@@ -60,6 +61,9 @@ class FakePardot:
         self.calls: list[str] = []
         self.lose_creates = 0  # the next N creates are applied but their answer is lost
         self.drop_creates = 0  # the next N creates are lost before Pardot applies them
+        self.upsert_created_status = 200  # production answers 200 to creates as well
+        self.upsert_answers_without_id = 0  # the next N upserts answer a body with no id
+        self.skew = dt.timedelta(0)  # how far Pardot's clock is ahead of this machine's
         self.visible_after = 0.0  # read lag: prospects show in queries this long after creation
         self.errors: dict[str, Exception] = {}
 
@@ -112,16 +116,26 @@ class FakePardot:
             assert json is not None
             same = [p for p in self.prospects.values() if p.get("email") == json["matchEmail"]]
             if same:
-                same[-1].update(json["prospect"])
-                return ApiResponse(200, {"id": same[-1]["id"]}, endpoint)
-            prospect_id = self.add(created=self.clock.now(), campaignId=1, **json["prospect"])
-            return ApiResponse(201, {"id": prospect_id}, endpoint)
+                prospect, status = same[-1], 200
+                prospect.update(json["prospect"])
+            else:
+                prospect_id = self.add(created=self.clock.now(), campaignId=1, **json["prospect"])
+                prospect, status = self.prospects[prospect_id], self.upsert_created_status
+            answer = self._render(prospect, ",".join(json.get("fields") or ["id", "email"]))
+            if self.upsert_answers_without_id:
+                self.upsert_answers_without_id -= 1
+                answer = {"email": prospect.get("email")}
+            return ApiResponse(status, answer, endpoint, self.server_time())
         raise AssertionError(f"unexpected call {method} {path}")
+
+    def server_time(self) -> dt.datetime:
+        """Pardot's clock, `skew` ahead of this machine's (its Date header)."""
+        return self.clock.now() + self.skew
 
     def _render(self, prospect: dict[str, Any], fields: str) -> dict[str, Any]:
         out = {name: prospect.get(name) for name in fields.split(",")}
         if isinstance(out.get("createdAt"), dt.datetime):
-            out["createdAt"] = out["createdAt"].isoformat()
+            out["createdAt"] = (out["createdAt"] + self.skew).isoformat()
         out["updatedAt"] = str(prospect["id"])
         return out
 
@@ -151,7 +165,7 @@ class Harness:
         self.executor = ThreadPoolExecutor(4)
         self.report = RunReport(RejectFile(str(tmp_path / "rejects.jsonl")), 1)
         client: Any = self.pardot
-        self.source = V5Source(client, self.settings.lookup_field)
+        self.source = V5Source(client, self.settings.lookup_field, lambda: CATALOG)
         self.context = SyncContext(
             settings=self.settings,
             client=client,
@@ -200,7 +214,7 @@ def test_bodies_use_v5_names_and_leave_out_what_v5_cannot_write(
             "first_name": "Ann",
             "is_do_not_email": True,
             "annual_revenue": "10",
-            "Seats__c": 3,
+            "Seats": 3,
             "org_id": "o-1",
             "crm_owner_fid": "005000000000001",
         },
@@ -212,10 +226,11 @@ def test_bodies_use_v5_names_and_leave_out_what_v5_cannot_write(
         "isDoNotEmail": True,
         "annualRevenue": "10",
         "Seats__c": 3,
-        "org_id": "o-1",
+        "org_id__c": "o-1",
         "email": "a@x.com",
     }
     assert payload.names["firstName"] == "first_name"
+    assert payload.names["org_id__c"] == "org_id"
     assert payload.unsendable == ["crm_owner_fid"]
 
 
@@ -379,8 +394,54 @@ def test_fatal_errors_stop_the_batch_after_the_other_writes_are_counted(
         122, "Daily API rate limit met", status=429, endpoint="v5.prospects.create"
     )
     harness.pardot.add(email="b@x.com")
+    clock.elapsed = 3600  # b@x.com was made an hour before this run
     harness.run(record("b@x.com", city="Oslo"))  # upsert: fine
     harness.context.settings = make_settings(match_by_email=False)
     with pytest.raises(Exception, match="Daily API rate limit"):
         harness.run(record("c@x.com"))
     assert harness.report.results[Result.UPDATED] == 1
+
+
+# -- upsertLatestByEmail answers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("created_status", [200, 201])
+def test_upsert_tells_a_create_from_its_created_at_not_its_status(
+    tmp_path: Path, clock: FakeClock, created_status: int
+) -> None:
+    harness = Harness(tmp_path, clock, campaign_id=7)
+    harness.pardot.upsert_created_status = created_status
+    # Pardot's clock is an hour ahead: only its Date header and createdAt may be compared.
+    harness.pardot.skew = dt.timedelta(hours=1)
+    clock.elapsed = 3600
+    known = harness.pardot.add(created=T0, email="old@x.com", campaignId=1)
+    harness.run(record("old@x.com", city="Oslo"), record("new@x.com", city="Rome"))
+    assert harness.report.results[Result.UPDATED] == 1
+    assert harness.report.results[Result.CREATED] == 1
+    [new] = [p for p in harness.pardot.prospects.values() if p["email"] == "new@x.com"]
+    # The campaign goes to the created prospect only, whatever status the create answered.
+    assert (new["campaignId"], harness.pardot.prospects[known]["campaignId"]) == (7, 1)
+
+
+def test_upsert_reads_the_email_when_the_answer_has_no_id(tmp_path: Path, clock: FakeClock) -> None:
+    harness = Harness(tmp_path, clock)
+    harness.pardot.upsert_answers_without_id = 1
+    harness.run(record("a@x.com", city="Oslo"))
+    assert harness.report.results[Result.CREATED] == 1
+    assert harness.pardot.calls == ["v5.prospects.upsertLatestByEmail", "v5.prospects.query"]
+    # The id was learnt from the read: the next record for that email PATCHes it directly.
+    harness.run(record("a@x.com", city="Rome"))
+    assert harness.pardot.calls[-1] == "v5.prospects.update"
+    assert [p["city"] for p in harness.pardot.prospects.values()] == ["Rome"]
+
+
+def test_upsert_without_an_id_twice_and_nothing_to_read_stops_the_run(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    harness = Harness(tmp_path, clock)
+    harness.pardot.upsert_answers_without_id = 2
+    harness.pardot.visible_after = 60  # read lag: the read finds nothing yet
+    with pytest.raises(Exception, match="without a prospect id"):
+        harness.run(record("a@x.com"))
+    # Sent twice, but an upsert by email never duplicates.
+    assert len(harness.pardot.prospects) == 1
