@@ -34,7 +34,8 @@ from target_pardot.outcomes import RunReport
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+# slots: the scan keeps one Candidate per prospect of the business unit (tens of thousands).
+@dataclass(frozen=True, slots=True)
 class Candidate:
     id: int
     email: str | None
@@ -94,6 +95,9 @@ class ProspectFinder:
         self._scan_pages = 0
         self._scan_complete = False
         self._reads_done = 0
+        # The scan index. Every candidate is in _by_id and in at most one bucket of each of
+        # the other two, so an update can drop its old entries without searching for them.
+        self._by_id: dict[int, Candidate] = {}
         self._by_lookup: dict[str, dict[int, Candidate]] = defaultdict(dict)
         self._by_email: dict[str, dict[int, Candidate]] = defaultdict(dict)
         self._created: dict[Identity, str] = {}
@@ -174,11 +178,7 @@ class ProspectFinder:
         with self._lock:
             if not self._scan_complete:
                 return
-            old = None
-            for bucket in self._by_email.values():
-                old = bucket.pop(prospect_id, None) or old
-            for bucket in self._by_lookup.values():
-                old = bucket.pop(prospect_id, None) or old
+            old = self._by_id.get(prospect_id)
             candidate = Candidate(
                 id=prospect_id,
                 email=group.email or (old.email if old else None),
@@ -257,6 +257,12 @@ class ProspectFinder:
             pass
 
     def _index(self, candidate: Candidate) -> None:
+        """Add a candidate, replacing what the index held for its id (O(1))."""
+        old = self._by_id.get(candidate.id)
+        if old is not None:
+            _discard(self._by_email, old.email.lower() if old.email else None, old.id)
+            _discard(self._by_lookup, old.lookup, old.id)
+        self._by_id[candidate.id] = candidate
         if candidate.email:
             self._by_email[candidate.email.lower()][candidate.id] = candidate
         if candidate.lookup not in (None, ""):
@@ -311,6 +317,16 @@ class ProspectFinder:
                 "and left alone; a new prospect was made for the record (this is how duplicates "
                 "start: fill in the field or merge them in Pardot)"
             )
+
+
+def _discard(buckets: dict[str, dict[int, Candidate]], key: str | None, prospect_id: int) -> None:
+    if not key or key not in buckets:
+        return
+    bucket = buckets[key]
+    bucket.pop(prospect_id, None)
+    if not bucket:
+        # An update that changes every email would otherwise leave one empty dict per prospect.
+        del buckets[key]
 
 
 def _latest(candidates: list[Candidate]) -> int | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +115,101 @@ def test_a_prospect_created_this_run_is_found_by_its_creation_email(report: RunR
 def test_prospects_with_the_email_but_an_empty_lookup_field_are_reported(report: RunReport) -> None:
     finder(FakeSource(PROSPECTS), "read", report).find([lookup("org-5", "ann@x.com")])
     assert any("empty org_id" in line for line in report.closing_lines())
+
+
+def scanned(report: RunReport, prospects: list[Candidate]) -> ProspectFinder:
+    """A finder whose scan of `prospects` has ended, so updates are kept in its index."""
+    scan = finder(FakeSource(prospects), "scan", report)
+    scan.finish_scan()
+    return scan
+
+
+def test_an_update_moves_the_prospect_to_its_new_email_and_lookup(report: RunReport) -> None:
+    scan = scanned(report, list(PROSPECTS))
+    scan.remember_updated(3, lookup("org-22", "robert@x.com"))
+    found = scan.find(
+        [
+            lookup("org-2", "bob@x.com"),
+            lookup("org-22", "robert@x.com"),
+            by_email("bob@x.com"),
+            by_email("Robert@x.com"),
+        ]
+    )
+    assert found == {
+        Identity("lookup", "org-2"): None,
+        Identity("lookup", "org-22"): 3,
+        Identity("email", "bob@x.com"): None,
+        Identity("email", "robert@x.com"): 3,
+    }
+
+
+def test_an_update_without_email_or_lookup_keeps_the_ones_it_had(report: RunReport) -> None:
+    scan = scanned(report, list(PROSPECTS))
+    scan.remember_updated(5, by_email("eve@x.com"))  # now the latest of the two eves
+    scan.remember_updated(4, Group(Identity("id", "4"), [], email=None))
+    found = scan.find([by_email("eve@x.com"), lookup("org-3", None), by_email("new-bob@x.com")])
+    assert found == {
+        Identity("email", "eve@x.com"): 5,
+        Identity("lookup", "org-3"): 4,
+        Identity("email", "new-bob@x.com"): 4,
+    }
+
+
+class CountingBucket(dict[int, Candidate]):
+    """A bucket of the finder's index that counts every time it is touched to remove."""
+
+    touches = 0
+
+    def pop(self, *args: Any) -> Any:
+        CountingBucket.touches += 1
+        return super().pop(*args)
+
+    def __delitem__(self, key: int) -> None:
+        CountingBucket.touches += 1
+        super().__delitem__(key)
+
+
+class CountingIndex(defaultdict[str, dict[int, Candidate]]):
+    """Bucket dicts that count being walked: walking them per update is what was quadratic."""
+
+    walks = 0
+
+    def __init__(self) -> None:
+        super().__init__(CountingBucket)
+
+    def values(self) -> Any:
+        CountingIndex.walks += 1
+        return super().values()
+
+    def items(self) -> Any:
+        CountingIndex.walks += 1
+        return super().items()
+
+    def __iter__(self) -> Any:
+        CountingIndex.walks += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize("size", [100, 2_000])
+def test_an_update_costs_the_same_whatever_the_size_of_the_index(
+    size: int, report: RunReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(CountingBucket, "touches", 0)
+    monkeypatch.setattr(CountingIndex, "walks", 0)
+    prospects = [Candidate(n, f"p{n}@x.com", f"org-{n}", "2024-01-01") for n in range(size)]
+    scan = finder(FakeSource(prospects), "scan", report)
+    # Instrument the index before the scan fills it, so every bucket counts.
+    scan._by_email = CountingIndex()
+    scan._by_lookup = CountingIndex()
+    scan.finish_scan()
+    updates = 50
+    for n in range(updates):
+        scan.remember_updated(n, lookup(f"org-new-{n}", f"new-{n}@x.com"))
+    assert CountingIndex.walks == 0
+    # Each update drops one email and one lookup entry (and maybe their emptied buckets):
+    # a fixed number of touches per update, not one per prospect in the business unit.
+    assert CountingBucket.touches <= 4 * updates
+    assert scan.find([lookup("org-new-7", "new-7@x.com"), lookup("org-7", "p7@x.com")]) == {
+        Identity("lookup", "org-new-7"): 7,
+        Identity("lookup", "org-7"): None,
+    }

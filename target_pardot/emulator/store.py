@@ -4,12 +4,19 @@ Callers (the API handlers and ``PardotEmulator``) hold the emulator lock around 
 Values are normalised on the way in so that every API version renders the same record:
 text as ``str``, integer fields as ``int``, flags as ``bool``, Date custom fields as
 ``YYYY-MM-DD``, multi-value custom fields as ``list[str]``. An absent key means "no value".
+
+Ids are handed out in increasing order and prospects are never deleted, so lists of ids kept in
+creation order are sorted: the store keeps one for all prospects, one for active and one for
+archived ones, and answers id-ordered query pages from them with ``bisect`` in O(log n + page)
+(benchmarks page through business units of 100,000 prospects). Archiving state therefore
+changes only through the store, never by setting ``Prospect.is_archived`` from outside.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -122,6 +129,10 @@ class Store:
         # Lower-cased email -> ids, archived ones included: keeps lookups by email O(1) for
         # benchmarks against business units of tens of thousands of prospects.
         self._ids_by_email: dict[str, set[int]] = defaultdict(set)
+        # Sorted ids (see the module docstring): all, active, archived.
+        self._ids: list[int] = []
+        self._active_ids: list[int] = []
+        self._archived_ids: list[int] = []
         self._next_id = FIRST_PROSPECT_ID
         self._custom: dict[str, CustomField] = {}
 
@@ -160,18 +171,47 @@ class Store:
         return self._prospects.get(prospect_id)
 
     def all(self, *, include_archived: bool = False) -> list[Prospect]:
-        return [
-            p for _, p in sorted(self._prospects.items()) if include_archived or not p.is_archived
-        ]
+        """By id."""
+        ids = self._ids if include_archived else self._active_ids
+        return [self._prospects[i] for i in ids]
 
-    def by_email(self, email: str, *, archived: bool = False) -> list[Prospect]:
-        """Active prospects with this email (or, with archived=True, archived ones), by id."""
+    def by_email(self, email: str, *, archived: bool | None = False) -> list[Prospect]:
+        """Active prospects with this email (archived=True: archived ones; None: both), by id."""
         ids = sorted(self._ids_by_email.get(email.lower(), ()))
         return [
             p
             for p in (self._prospects[i] for i in ids)
-            if p.is_archived == archived and same_email(p.email, email)
+            if (archived is None or p.is_archived == archived) and same_email(p.email, email)
         ]
+
+    def page_by_id(
+        self,
+        *,
+        archived: bool | None,
+        above: int | None = None,
+        below: int | None = None,
+        offset: int = 0,
+        limit: int,
+        descending: bool = False,
+    ) -> tuple[list[Prospect], int]:
+        """Prospects with above < id < below, in id order, from the ``offset``-th on, at most
+        ``limit`` of them; and how many match in all. Active ones (archived=False), archived
+        ones (True) or both (None). O(log n + page): no walk over the business unit."""
+        if archived is None:
+            ids = self._ids
+        else:
+            ids = self._archived_ids if archived else self._active_ids
+        lo = 0 if above is None else bisect_right(ids, above)
+        hi = len(ids) if below is None else bisect_left(ids, below)
+        total = max(0, hi - lo)
+        if descending:
+            stop = hi - offset
+            # `stop > lo` also keeps a negative stop from slicing from the end of the list.
+            chosen = ids[max(lo, stop - limit) : stop][::-1] if stop > lo else []
+        else:
+            start = lo + offset
+            chosen = ids[start : min(hi, start + limit)]
+        return [self._prospects[i] for i in chosen], total
 
     def _reindex_email(self, prospect: Prospect, old_email: str | None) -> None:
         if old_email is not None:
@@ -202,9 +242,27 @@ class Store:
         prospect.values.setdefault("campaign_id", DEFAULT_CAMPAIGN_ID)
         if fid:
             prospect.values[fid_slot(fid)] = fid
-        self._prospects[prospect.id] = prospect
-        self._reindex_email(prospect, None)
+        self._add(prospect)
         return prospect
+
+    def _add(self, prospect: Prospect) -> None:
+        # Ids only grow, so appending keeps the id lists sorted.
+        self._prospects[prospect.id] = prospect
+        self._ids.append(prospect.id)
+        (self._archived_ids if prospect.is_archived else self._active_ids).append(prospect.id)
+        self._reindex_email(prospect, None)
+
+    def _set_archived(self, prospect: Prospect, archived: bool) -> None:
+        if prospect.is_archived == archived:
+            return
+        source, dest = (
+            (self._active_ids, self._archived_ids)
+            if archived
+            else (self._archived_ids, self._active_ids)
+        )
+        del source[bisect_left(source, prospect.id)]
+        insort(dest, prospect.id)
+        prospect.is_archived = archived
 
     def update(self, prospect: Prospect, changes: Changes, *, unarchive: bool = False) -> None:
         """Apply changes atomically: every check happens before anything is written."""
@@ -221,7 +279,7 @@ class Store:
         prospect.updated_at = now
         prospect.last_activity_at = now
         if unarchive:
-            prospect.is_archived = False
+            self._set_archived(prospect, False)
 
     def seed(self, email: str | None, fields: Mapping[str, Any]) -> Prospect:
         """Insert a prospect as test set-up: read-only fields and timestamps may be given."""
@@ -258,8 +316,7 @@ class Store:
             prospect.values["email"] = email
         if "campaign_id" not in fields:
             prospect.values["campaign_id"] = DEFAULT_CAMPAIGN_ID
-        self._prospects[prospect.id] = prospect
-        self._reindex_email(prospect, None)
+        self._add(prospect)
         return prospect
 
     # -- turning submitted values into changes ---------------------------------------------

@@ -26,7 +26,7 @@ from .fields import (
     V5_TO_SNAKE,
     WRITE_ONLY,
 )
-from .store import CustomField, Prospect, Store, is_valid_email, same_email
+from .store import CustomField, Prospect, Store, is_valid_email
 
 PROSPECTS = "/api/v5/objects/prospects"
 UPSERT_LATEST = PROSPECTS + "/do/upsertLatestByEmail"
@@ -319,15 +319,23 @@ def _decode_token(token: str) -> dict[str, Any]:
     return state
 
 
-def _matches(store: Store, state: dict[str, Any]) -> list[Prospect]:
+def _archived(state: dict[str, Any]) -> bool | None:
+    """``deleted``: false -> active only, true -> archived only, all -> None (both)."""
     deleted = state.get("deleted", "false")
-    matches = [
-        p
-        for p in store.all(include_archived=True)
-        if deleted == "all" or p.is_archived == (deleted == "true")
-    ]
+    return None if deleted == "all" else deleted == "true"
+
+
+def _matches(store: Store, state: dict[str, Any]) -> list[Prospect]:
+    archived = _archived(state)
     if "email" in state:
-        matches = [p for p in matches if same_email(p.email, state["email"])]
+        # The store's email index: the few prospects with that email, not the whole unit.
+        matches = store.by_email(state["email"], archived=archived)
+    else:
+        matches = [
+            p
+            for p in store.all(include_archived=True)
+            if archived is None or p.is_archived == archived
+        ]
     if "idGreaterThan" in state:
         matches = [p for p in matches if p.id > state["idGreaterThan"]]
     if "idLessThan" in state:
@@ -359,11 +367,24 @@ def _query(ctx: ApiContext, req: V5Request) -> ApiResult:
     token = req.param("nextPageToken")
     # A token carries the whole query; filters sent alongside it are ignored.
     state = _decode_token(token) if token else _query_state(req)
-    matches = _matches(store, state)
     offset, limit = state["offset"], state.get("limit", DEFAULT_LIMIT)
-    page = matches[offset : offset + limit]
+    field, direction = state.get("orderBy", ["id", "asc"])
+    if field == "id" and "email" not in state and not any(n in state for n in _TIME_FILTERS):
+        # The default order, and how the target scans: straight from the store's ordered
+        # ids, so each nextPageToken page costs O(page) however large the unit is.
+        page, total = store.page_by_id(
+            archived=_archived(state),
+            above=state.get("idGreaterThan"),
+            below=state.get("idLessThan"),
+            offset=offset,
+            limit=limit,
+            descending=direction == "desc",
+        )
+    else:
+        matches = _matches(store, state)
+        page, total = matches[offset : offset + limit], len(matches)
     next_token = next_url = None
-    if offset + limit < len(matches):
+    if offset + limit < total:
         next_token = _encode_token({**state, "offset": offset + limit})
         query = urlencode({"fields": ",".join(fields), "nextPageToken": next_token})
         next_url = f"{ctx.base_url}{PROSPECTS}?{query}"
