@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from target_pardot.identify import RecordError
+from target_pardot.errors import RecordError
 
 STANDARD_FIELDS: frozenset[str] = frozenset(
     {
@@ -212,9 +212,9 @@ def snake_case(name: str) -> str:
 
 
 def map_traits(
-    traits: Mapping[str, Any], catalog: FieldCatalog, *, api_version: int
+    traits: Mapping[str, Any], catalog: FieldCatalog, *, json_values: bool
 ) -> MappedFields:
-    """Translate traits into Pardot prospect fields for `api_version` (3, 4 or 5).
+    """Translate traits into Pardot prospect fields, formatted as the API version takes them.
 
     Names are matched case-insensitively after camelCase -> snake_case, with Segment's aliases
     (`title`, `name`, `company.name`, the `address` object and its flattened columns). Identity
@@ -224,14 +224,12 @@ def map_traits(
     as it is in Pardot, the same as v3/v4 treat an absent parameter. Blank text is sent as ""
     for every field type, which is how Pardot clears a field.
 
-    v3/v4 values are strings (booleans "1"/"0", numbers without exponent, dates in ISO 8601);
-    v5 values stay JSON-native (booleans, numbers), with dates as ISO 8601 text. Lists are only
+    Without `json_values` (v3/v4) values are strings (booleans "1"/"0", numbers without
+    exponent, dates in ISO 8601); with it (v5) they stay JSON-native (booleans, numbers), with
+    dates as ISO 8601 text. Lists are only
     accepted for multi-value custom fields and are returned as lists; the client spreads them
     into `<field>_0`, `<field>_1`... for v3/v4.
     """
-    if api_version not in (3, 4, 5):
-        raise ValueError(f"api_version must be 3, 4 or 5, got {api_version!r}")
-
     candidates: list[_Candidate] = []
     unknown: list[str] = []
     errors: list[RecordError] = []
@@ -269,7 +267,7 @@ def map_traits(
         # A bad value still fills its field, so a lower-ranked trait cannot quietly stand in.
         filled.add(candidate.target.name)
         try:
-            values[candidate.target.name] = _format_for_field(candidate, api_version)
+            values[candidate.target.name] = _format_for_field(candidate, json_values)
         except RecordError as error:
             errors.append(error)
     return MappedFields(values=values, unknown=unknown, errors=errors)
@@ -428,7 +426,7 @@ def _custom_target(custom_field: CustomField) -> _Target:
     return _Target(custom_field.field_id, kind, multi)
 
 
-def _format_for_field(candidate: _Candidate, api_version: int) -> FieldValue:
+def _format_for_field(candidate: _Candidate, json_values: bool) -> FieldValue:
     target, path, value = candidate.target, candidate.path, candidate.value
     if target.multi and isinstance(value, (list, tuple)):
         items: list[Any] = []
@@ -439,13 +437,13 @@ def _format_for_field(candidate: _Candidate, api_version: int) -> FieldValue:
                 raise RecordError(
                     path, f"item {index} is {_container_name(item)}; expected single values"
                 )
-            items.append(_format_scalar(target, path, item, api_version))
+            items.append(_format_scalar(target, path, item, json_values))
         return items
     _reject_containers(path, value)
-    return _format_scalar(target, path, value, api_version)
+    return _format_scalar(target, path, value, json_values)
 
 
-def _format_scalar(target: _Target, path: str, value: Any, api_version: int) -> Any:
+def _format_scalar(target: _Target, path: str, value: Any, json_values: bool) -> Any:
     # Blank text is how Pardot clears a field, whatever its type, so it is not "not a number".
     if isinstance(value, str) and not value.strip():
         return ""
@@ -453,18 +451,18 @@ def _format_scalar(target: _Target, path: str, value: Any, api_version: int) -> 
         number = _parse_number(path, value)
         if target.kind == "integer" and number != number.to_integral_value():
             raise RecordError(path, f"{target.name} must be a whole number, got {value!r}")
-        if api_version == 5:
+        if json_values:
             return int(number) if number == number.to_integral_value() else float(number)
         return _decimal_text(number)
     if target.kind == "boolean":
         flag = _parse_boolean(path, value)
-        if api_version == 5:
+        if json_values:
             return flag
         return "1" if flag else "0"
     if target.kind == "date":
         return _date_text(path, value)
 
-    formatted = _as_text(value, path) if api_version != 5 else _json_native(value, path)
+    formatted = _json_native(value, path) if json_values else _as_text(value, path)
     if isinstance(formatted, str):
         limit = MAX_LONG_TEXT_LENGTH if target.kind == "long_text" else MAX_TEXT_LENGTH
         if len(formatted) > limit:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from target_pardot.errors import RecordError
+
 # Keys that only a Segment event (not a warehouse row) carries. Warehouse rows spell them in
 # snake_case, so their presence is what tells the two flat-looking shapes apart.
 _SEGMENT_EVENT_KEYS = frozenset({"traits", "context", "integrations", "userId", "anonymousId"})
@@ -51,19 +53,6 @@ _WAREHOUSE_SYSTEM_PREFIXES = ("context_", "_sdc_")
 # trusted as Pardot identifiers inside an event's traits (ids come from `integrations.Pardot`),
 # so they are reported as ignored rather than silently passed on as prospect data.
 _TRAIT_IDENTITY_KEYS = frozenset({"email", "userid", "user_id", "pardot_id", "pardot_fid"})
-
-
-class RecordError(ValueError):
-    """A record that can never succeed as it is.
-
-    `field` names the offending field (dotted path as in the input, e.g. "traits.email"),
-    `reason` is a human sentence.
-    """
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}" if field else reason)
 
 
 @dataclass

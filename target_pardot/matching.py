@@ -1,17 +1,18 @@
-"""Pardot's matching rules: which prospect identity a record has, and merging repeats of one.
+"""Identities and merging the records of a batch that describe the same prospect.
 
-Precedence (v4/v5): Pardot id, then Salesforce fid, then the lookup field, then the email.
-In v3 the email is unique, so a record is identified by its Pardot id or its email.
+Which identity a record has is each API version's rule (see the dialects): in v4/v5 the Pardot
+id, then the Salesforce fid, then the lookup field, then the email; in v3, where the email is
+unique, the Pardot id or the email.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from target_pardot.prepare import Prepared
-from target_pardot.settings import Settings
 
 _unique = itertools.count()
 
@@ -37,28 +38,21 @@ class Group:
     lookup_value: str | None = None
 
 
-def identity_of(prepared: Prepared, settings: Settings) -> Identity:
-    identify = prepared.identify
-    if identify.pardot_id:
-        return Identity("id", identify.pardot_id, fid=identify.pardot_fid)
-    if settings.api_version == 3:
-        # prepare_records guarantees an email here.
-        return Identity("email", (identify.email or "").lower())
-    if identify.pardot_fid:
-        return Identity("fid", identify.pardot_fid)
-    if settings.lookup_field and prepared.lookup_value is not None:
-        return Identity("lookup", prepared.lookup_value)
-    if settings.match_by_email:
-        return Identity("email", (identify.email or "").lower())
-    # Pardot's raw v4 rule: every email-only record creates a prospect.
+def new_identity() -> Identity:
+    """An identity no other record shares: the record always creates a prospect."""
     return Identity("new", str(next(_unique)))
 
 
-def group_records(prepared: list[Prepared], settings: Settings) -> list[Group]:
-    """Merge records with the same identity; later values win, first appearance keeps order."""
+def group_records(
+    prepared: list[Prepared], identity_of: Callable[[Prepared], Identity]
+) -> list[Group]:
+    """Merge records with the same identity; later values win, first appearance keeps order.
+
+    `identity_of` is the API version's matching rule (see the dialects).
+    """
     groups: dict[Identity, Group] = {}
     for item in prepared:
-        identity = identity_of(item, settings)
+        identity = identity_of(item)
         group = groups.get(identity)
         if group is None:
             group = groups[identity] = Group(identity=identity, members=[])

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from target_pardot.api.errors import TargetPardotError
+from target_pardot.errors import TargetPardotError
 
 logger = logging.getLogger(__name__)
 

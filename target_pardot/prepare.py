@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
+from target_pardot.errors import RecordError
 from target_pardot.fields import FieldCatalog, map_traits, validate_email
-from target_pardot.identify import Identify, RecordError, json_safe, normalise_record
+from target_pardot.identify import Identify, json_safe, normalise_record
 from target_pardot.outcomes import Rejection, Result, RunReport
 from target_pardot.settings import Settings
 
@@ -34,12 +35,22 @@ class Prepared:
         )
 
 
+class RecordRules(Protocol):
+    """The API version's part in preparing a record (a dialect provides it)."""
+
+    # v5 takes typed JSON values; v3/v4 take text.
+    json_values: ClassVar[bool]
+
+    def require_identity(self, identify: Identify) -> None: ...
+
+
 def prepare_records(
     stream: str,
     records: Iterable[Mapping[str, Any]],
     *,
     settings: Settings,
     catalog: FieldCatalog,
+    rules: RecordRules,
     report: RunReport,
 ) -> list[Prepared]:
     """Normalise, map and validate each record; reject the ones that can never succeed."""
@@ -47,7 +58,9 @@ def prepare_records(
     for record in records:
         report.saw(1)
         try:
-            item = _prepare_one(stream, record, settings=settings, catalog=catalog, report=report)
+            item = _prepare_one(
+                stream, record, settings=settings, catalog=catalog, rules=rules, report=report
+            )
         except RecordError as error:
             report.reject(
                 Rejection(
@@ -71,6 +84,7 @@ def _prepare_one(
     *,
     settings: Settings,
     catalog: FieldCatalog,
+    rules: RecordRules,
     report: RunReport,
 ) -> Prepared | None:
     """The record ready for matching, or None when its Segment event says not to send it."""
@@ -79,7 +93,7 @@ def _prepare_one(
         return None
     if identify.ignored:
         report.note_ignored(identify.ignored)
-    mapped = map_traits(identify.traits, catalog, api_version=settings.api_version)
+    mapped = map_traits(identify.traits, catalog, json_values=rules.json_values)
     if mapped.unknown:
         report.note_unknown_traits(mapped.unknown)
     if mapped.errors:
@@ -93,16 +107,8 @@ def _prepare_one(
     lookup_value: str | None = None
     has_pardot_identity = bool(identify.pardot_id or identify.pardot_fid)
 
-    if settings.api_version == 3:
-        if identify.email is None and not identify.pardot_id:
-            why = (
-                "v3 matches prospects by email or Pardot id; this record has a Salesforce fid "
-                "only, which v3 cannot match"
-                if identify.pardot_fid
-                else "an email (or a Pardot id) is required to find or create the prospect"
-            )
-            raise RecordError("email", why)
-    elif settings.lookup_field and not has_pardot_identity:
+    # Only v4/v5 take a lookup_field (the settings check says so).
+    if settings.lookup_field and not has_pardot_identity:
         lookup_field = settings.lookup_field
         if settings.use_user_id_as_lookup:
             if identify.user_id is None:
@@ -122,10 +128,8 @@ def _prepare_one(
                     f"named {lookup_field} (or a Pardot id/fid) to find its prospect",
                 )
             lookup_value = str(value)
-    elif identify.email is None and not has_pardot_identity:
-        raise RecordError(
-            "email", "an email, a Pardot id or a Salesforce fid is required to find the prospect"
-        )
+    else:
+        rules.require_identity(identify)
     if not fields and identify.email is None and not lookup_value:
         raise RecordError(None, "nothing to write: the record has no prospect fields")
     return Prepared(identify=identify, fields=fields, lookup_value=lookup_value)

@@ -1,33 +1,35 @@
-"""One run of the target: the client, worker pool, field catalog, finder and report it shares.
+"""One run of the target: the client, worker pools, dialect, catalog and report it shares.
 
 Every stream's sink hands its batches to the same PardotRun, so the concurrency limit, the token,
 the custom field list and the scan index exist once per run, whatever the number of streams.
+A batch flows one way:
+
+    records --prepare--> Prepared --group--> Groups --find--> ids --plan--> Plan --execute-->
+    Pardot calls --> outcomes in the report
+
+The run picks the API version's dialect once (DIALECTS[api_version]); nothing else here asks
+which version is in use.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from target_pardot.api.client import PardotClient
-from target_pardot.api.errors import TargetPardotError
-from target_pardot.fields import CustomField, FieldCatalog
-from target_pardot.finder import ProspectFinder
+from target_pardot.dialects import DIALECTS, Dialect, RunTools
+from target_pardot.errors import SettingsError
+from target_pardot.fields import FieldCatalog
+from target_pardot.matching import group_records
 from target_pardot.outcomes import RejectFile, RunReport
-from target_pardot.prepare import Prepared, prepare_records
+from target_pardot.plan import Plan
+from target_pardot.prepare import prepare_records
 from target_pardot.settings import Settings
-from target_pardot.sync.batches import BatchWriter
-from target_pardot.sync.context import SyncContext
-from target_pardot.sync.v3 import sync_v3
-from target_pardot.sync.v4 import V4Source, sync_v4
-from target_pardot.sync.v5 import V5Source, V5Sync, load_custom_fields
 
 logger = logging.getLogger(__name__)
-
-Sync = Callable[[list[Prepared], SyncContext], None]
 
 
 class PardotRun:
@@ -48,29 +50,8 @@ class PardotRun:
         self._started = False
         self._start_lock = threading.Lock()
         self.catalog = FieldCatalog(custom={})
-        self.context = SyncContext(
-            settings=settings,
-            client=self.client,
-            report=self.report,
-            executor=self.executor,
-            writer=BatchWriter(self.client, version=settings.api_version, executor=self.executor),
-        )
-        self._sync: Sync = sync_v3 if settings.api_version == 3 else sync_v4
-        source: V4Source | V5Source | None = None
-        if settings.api_version == 4:
-            source = V4Source(self.client, settings.lookup_field)
-        elif settings.api_version == 5:
-            source = V5Source(self.client, settings.lookup_field, lambda: self.catalog)
-            # The catalog is read at start(); the sync looks it up when it builds bodies.
-            self._sync = V5Sync(source, lambda: self.catalog)
-        if source is not None:
-            self.context.finder = ProspectFinder(
-                source,
-                lookup_field=settings.lookup_field,
-                strategy=settings.lookup_strategy,
-                report=self.report,
-                executor=self.read_executor,
-            )
+        tools = RunTools(settings, self.client, self.report, self.executor, self.read_executor)
+        self.dialect: Dialect = DIALECTS[settings.api_version](tools)
 
     def start(self) -> None:
         """Authenticate and read the custom fields once, before the first record is sent."""
@@ -78,21 +59,37 @@ class PardotRun:
             if self._started:
                 return
             self.client.authenticate()
-            self.catalog = self._load_catalog()
+            self.catalog = self.dialect.load_catalog()
             self._check_lookup_field()
             self._started = True
 
     def sync(self, stream: str, records: list[Mapping[str, Any]]) -> None:
         self.start()
         prepared = prepare_records(
-            stream, records, settings=self.settings, catalog=self.catalog, report=self.report
+            stream,
+            records,
+            settings=self.settings,
+            catalog=self.catalog,
+            rules=self.dialect,
+            report=self.report,
         )
         try:
             if prepared:
-                self._sync(prepared, self.context)
+                self.execute(self.plan(prepared))
         finally:
             self.report.log_rejects()
         self.report.check_reject_ratio()
+
+    def plan(self, prepared: list[Any]) -> Plan:
+        """Group, find and plan a prepared batch: every read, no write."""
+        groups = group_records(prepared, self.dialect.identity_of)
+        merged = sum(len(group.members) - 1 for group in groups)
+        if merged:
+            self.report.merged(merged)
+        return self.dialect.plan(groups, self.dialect.find(groups))
+
+    def execute(self, plan: Plan) -> None:
+        self.dialect.execute(plan)
 
     def finish(self) -> None:
         logger.info(self.report.summary(self.client.stats.by_endpoint))
@@ -105,32 +102,11 @@ class PardotRun:
         self.report.rejects.close()
         self.client.close()
 
-    def _load_catalog(self) -> FieldCatalog:
-        version = self.settings.api_version
-        if version == 5:
-            return load_custom_fields(self.client)
-        response = self.client.v34("customField", "query", version=version)
-        result = response.body.get("result") or {}
-        raw = result.get("customField") or []
-        fields = raw if isinstance(raw, list) else [raw]
-        return FieldCatalog.from_custom_fields(
-            CustomField(
-                field_id=str(field["field_id"]),
-                type=str(field.get("type") or "Text"),
-                multi=_truthy(field.get("is_record_multiple_responses")),
-            )
-            for field in fields
-        )
-
     def _check_lookup_field(self) -> None:
         lookup_field = self.settings.lookup_field
         if lookup_field and lookup_field not in self.catalog.custom:
             existing = ", ".join(sorted(self.catalog.custom)) or "none"
-            raise TargetPardotError(
+            raise SettingsError(
                 f"lookup_field {lookup_field!r} is not a custom field of business unit "
                 f"{self.settings.business_unit_id}. Custom fields that exist: {existing}."
             )
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).lower() in ("true", "1")

@@ -9,7 +9,7 @@ from singer_sdk import Target
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_pardot.api.errors import QuotaExceededError, TargetPardotError
+from target_pardot.errors import QuotaExceededError, TargetPardotError
 from target_pardot.reader import NumberedSingerReader
 from target_pardot.run import PardotRun
 from target_pardot.settings import CONFIG_SCHEMA, Settings

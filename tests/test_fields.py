@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from target_pardot.errors import RecordError
 from target_pardot.fields import (
     MAX_TEXT_LENGTH,
     READ_ONLY_FIELDS,
@@ -20,7 +21,7 @@ from target_pardot.fields import (
     to_v5_name,
     validate_email,
 )
-from target_pardot.identify import RecordError, normalise_record
+from target_pardot.identify import normalise_record
 
 UTC = dt.timezone.utc
 OSLO_SUMMER = dt.timezone(dt.timedelta(hours=2))
@@ -41,7 +42,7 @@ CATALOG = FieldCatalog.from_custom_fields(
 
 
 def map_v4(traits: dict[str, Any], catalog: FieldCatalog = CATALOG) -> MappedFields:
-    return map_traits(traits, catalog, api_version=4)
+    return map_traits(traits, catalog, json_values=False)
 
 
 def error_fields(mapped: MappedFields) -> list[str | None]:
@@ -304,7 +305,7 @@ def test_multi_value_custom_fields_take_lists(trait: str) -> None:
 
 
 def test_multi_value_list_keeps_json_values_for_v5() -> None:
-    mapped = map_traits({"Favorite_Colors": ["red", 2, True]}, CATALOG, api_version=5)
+    mapped = map_traits({"Favorite_Colors": ["red", 2, True]}, CATALOG, json_values=True)
 
     assert mapped.values == {"Favorite_Colors": ["red", 2, True]}
 
@@ -338,7 +339,6 @@ def test_lists_and_objects_where_one_value_is_expected_are_errors(
 # --- Formatting ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("api_version", [3, 4])
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -358,8 +358,8 @@ def test_lists_and_objects_where_one_value_is_expected_are_errors(
         (dt.datetime(2024, 5, 1, 10, 30), "2024-05-01T10:30:00"),
     ],
 )
-def test_v3_and_v4_values_are_text(api_version: int, value: Any, expected: str) -> None:
-    mapped = map_traits({"industry": value}, NO_CUSTOM_FIELDS, api_version=api_version)
+def test_v3_and_v4_values_are_text(value: Any, expected: str) -> None:
+    mapped = map_traits({"industry": value}, NO_CUSTOM_FIELDS, json_values=False)
 
     assert mapped.values == {"industry": expected}
 
@@ -378,22 +378,16 @@ def test_v3_and_v4_values_are_text(api_version: int, value: Any, expected: str) 
     ],
 )
 def test_v5_values_stay_json_native(value: Any, expected: Any) -> None:
-    mapped = map_traits({"industry": value}, NO_CUSTOM_FIELDS, api_version=5)
+    mapped = map_traits({"industry": value}, NO_CUSTOM_FIELDS, json_values=True)
 
     assert mapped.values == {"industry": expected}
     assert type(mapped.values["industry"]) is type(expected)
 
 
-@pytest.mark.parametrize("api_version", [1, 2, 6, "4"])
-def test_only_api_versions_3_4_and_5_exist(api_version: Any) -> None:
-    with pytest.raises(ValueError, match="api_version"):
-        map_traits({}, NO_CUSTOM_FIELDS, api_version=api_version)
-
-
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("NaN")])
-@pytest.mark.parametrize("api_version", [4, 5])
-def test_non_finite_numbers_are_errors(value: Any, api_version: int) -> None:
-    mapped = map_traits({"employees": value}, NO_CUSTOM_FIELDS, api_version=api_version)
+@pytest.mark.parametrize("json_values", [False, True])
+def test_non_finite_numbers_are_errors(value: Any, json_values: bool) -> None:
+    mapped = map_traits({"employees": value}, NO_CUSTOM_FIELDS, json_values=json_values)
 
     assert error_fields(mapped) == ["employees"]
 
@@ -428,11 +422,11 @@ def test_text_up_to_the_field_limit_is_sent(trait: str, limit: int) -> None:
     ("trait", "limit"),
     [("company", 255), ("Plan", 255), ("comments", 65535), ("Background", 65535)],
 )
-@pytest.mark.parametrize("api_version", [4, 5])
+@pytest.mark.parametrize("json_values", [False, True])
 def test_text_over_the_field_limit_is_an_error_naming_length_and_limit(
-    trait: str, limit: int, api_version: int
+    trait: str, limit: int, json_values: bool
 ) -> None:
-    mapped = map_traits({trait: "x" * (limit + 1)}, CATALOG, api_version=api_version)
+    mapped = map_traits({trait: "x" * (limit + 1)}, CATALOG, json_values=json_values)
 
     assert error_fields(mapped) == [trait]
     assert f"{limit + 1} characters" in mapped.errors[0].reason
@@ -467,8 +461,9 @@ def test_one_bad_field_does_not_hide_the_others() -> None:
     ],
 )
 def test_number_custom_fields_take_numbers_and_numeric_text(value: Any, v4: str, v5: Any) -> None:
-    assert map_traits({"seat_count": value}, CATALOG, api_version=4).values == {"seat_count": v4}
-    assert map_traits({"seat_count": value}, CATALOG, api_version=5).values == {"seat_count": v5}
+    as_text = map_traits({"seat_count": value}, CATALOG, json_values=False)
+    as_json = map_traits({"seat_count": value}, CATALOG, json_values=True)
+    assert (as_text.values, as_json.values) == ({"seat_count": v4}, {"seat_count": v5})
 
 
 @pytest.mark.parametrize("value", ["many", "1,000", "NaN", True, dt.date(2024, 1, 1)])
@@ -500,10 +495,10 @@ def test_score_rejects_anything_but_a_whole_number(value: Any) -> None:
     ],
 )
 def test_prospect_flags_take_booleans(value: Any, v4: str, v5: bool) -> None:
-    assert map_traits({"isDoNotEmail": value}, CATALOG, api_version=4).values == {
+    assert map_traits({"isDoNotEmail": value}, CATALOG, json_values=False).values == {
         "is_do_not_email": v4
     }
-    assert map_traits({"isDoNotEmail": value}, CATALOG, api_version=5).values == {
+    assert map_traits({"isDoNotEmail": value}, CATALOG, json_values=True).values == {
         "is_do_not_email": v5
     }
 
@@ -524,11 +519,11 @@ def test_prospect_flags_reject_anything_else(value: Any) -> None:
         ("2024-06-30T12:00:00+02:00", "2024-06-30T12:00:00+02:00"),
     ],
 )
-@pytest.mark.parametrize("api_version", [4, 5])
+@pytest.mark.parametrize("json_values", [False, True])
 def test_date_custom_fields_take_dates_and_iso_text(
-    value: Any, expected: str, api_version: int
+    value: Any, expected: str, json_values: bool
 ) -> None:
-    mapped = map_traits({"trial_ends": value}, CATALOG, api_version=api_version)
+    mapped = map_traits({"trial_ends": value}, CATALOG, json_values=json_values)
 
     assert mapped.values == {"Trial_Ends": expected}
 
@@ -685,7 +680,7 @@ def test_a_warehouse_row_maps_through_to_pardot_fields() -> None:
     }
 
     identify = normalise_record("identifies", row)
-    mapped = map_traits(identify.traits, CATALOG, api_version=3)
+    mapped = map_traits(identify.traits, CATALOG, json_values=False)
 
     assert mapped.values == {
         "address_one": "1 Main St",

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from target_pardot.identify import Identify, RecordError, normalise_record
+from target_pardot.errors import RecordError
+from target_pardot.identify import Identify, normalise_record
 
 UTC = dt.timezone.utc
 

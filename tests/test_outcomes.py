@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from target_pardot.api.errors import TargetPardotError
+from target_pardot.errors import TargetPardotError
 from target_pardot.outcomes import RejectFile, Rejection, Result, RunReport
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 import jwt
 import requests
 
-from target_pardot.api.errors import AuthenticationError
+from target_pardot.errors import AuthenticationError
 from target_pardot.settings import Settings
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 (a URL path, not a secret)

@@ -31,13 +31,13 @@ import backoff
 import requests
 
 from target_pardot.api.auth import TokenSource, token_source
-from target_pardot.api.errors import (
+from target_pardot.api.codes import ErrorClass, classify
+from target_pardot.errors import (
     AmbiguousWriteError,
     AuthenticationError,
-    ErrorClass,
+    SettingsError,
     TargetPardotError,
     TransientError,
-    classify,
     error_for,
 )
 from target_pardot.settings import Settings
@@ -288,7 +288,7 @@ def _interpret(endpoint: str, response: requests.Response) -> ApiResponse | _Ret
             return _Retry(f"HTTP {status} without a Pardot answer", retry_after, maybe_applied=True)
         if status == 429:
             return _Retry("HTTP 429 without a Pardot answer", retry_after)
-        raise TargetPardotError(
+        raise SettingsError(
             f"{endpoint} answered HTTP {status} without a Pardot answer; check pardot_url "
             f"({response.url.split('/api/')[0]})"
         )

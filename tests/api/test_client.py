@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from target_pardot.api.client import PardotClient
-from target_pardot.api.errors import (
+from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from target_pardot.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     ConfigurationError,
@@ -19,7 +20,6 @@ from target_pardot.api.errors import (
     QuotaExceededError,
     TransientError,
 )
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.settings import Settings
 
 

@@ -1,4 +1,8 @@
-"""Sending v3/v4 batch writes: 50 items a call, calls in parallel, answers tied back to items."""
+"""Sending v3/v4 batch writes: 50 items a call, calls in parallel, answers tied back to items.
+
+The writer never decides what a lost answer means: creates whose answer was lost go back to the
+dialect, which knows how to look for what they made (`write_resolving`).
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,12 @@ from typing import Any
 import backoff
 
 from target_pardot.api.client import PardotClient
-from target_pardot.api.errors import (
-    AmbiguousWriteError,
-    ErrorClass,
-    PardotAPIError,
-    TransientError,
-    classify,
-    code_for_message,
-)
+from target_pardot.api.codes import ErrorClass, classify, code_for_message, field_for
+from target_pardot.dialects.base import reject_group
+from target_pardot.errors import AmbiguousWriteError, PardotAPIError, RecordError, TransientError
+from target_pardot.finder import ProspectFinder
 from target_pardot.matching import Group
-from target_pardot.outcomes import Result
+from target_pardot.outcomes import Result, RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +41,9 @@ class WriteItem:
     after_lost_answer: bool = False
 
 
-@dataclass
-class ItemFailure:
-    item: WriteItem
-    code: int | None
-    message: str
+def refused(code: int | None, message: str) -> RecordError:
+    """Pardot's refusal of one item, as the reject it becomes."""
+    return RecordError(field_for(code, message), f"Pardot refused it: {message}", code=code)
 
 
 @dataclass
@@ -59,7 +57,7 @@ class BatchOutcome:
     """
 
     applied: list[tuple[WriteItem, Result]] = field(default_factory=list)
-    failed: list[ItemFailure] = field(default_factory=list)
+    failed: list[tuple[WriteItem, RecordError]] = field(default_factory=list)
     ambiguous: list[WriteItem] = field(default_factory=list)
     error: BaseException | None = None
 
@@ -144,7 +142,7 @@ class BatchWriter:
                 return outcome
             except PardotAPIError as error:
                 if error.error_class is ErrorClass.RECORD and len(pending) == 1:
-                    outcome.failed.append(ItemFailure(pending[0], error.code, error.message))
+                    outcome.failed.append((pending[0], refused(error.code, error.message)))
                     return outcome
                 raise
             if response.after_lost_answer:
@@ -162,7 +160,7 @@ class BatchWriter:
                 if classify(code) is ErrorClass.TRANSIENT:
                     retry.append(item)
                 else:
-                    outcome.failed.append(ItemFailure(item, code, message))
+                    outcome.failed.append((item, refused(code, message)))
             outcome.applied.extend(
                 (item, _result(item, response.status, len(applied))) for item in applied
             )
@@ -200,3 +198,55 @@ def _errors_map(body: dict[str, Any]) -> dict[str, str]:
         # An XML-to-JSON quirk: a map with keys 0..n-1 can come back as a list.
         return {str(i): str(value) for i, value in enumerate(errors) if value}
     return {}
+
+
+def write_resolving(
+    writer: BatchWriter,
+    operation: str,
+    items: list[WriteItem],
+    *,
+    resolve_lost: Callable[[list[WriteItem]], list[WriteItem]] | None,
+    max_rounds: int,
+) -> BatchOutcome:
+    """Write `items`; creates whose answer was lost are resolved and sent again.
+
+    The writer hands lost creates back unsent; `resolve_lost` (the dialect's) turns the ones
+    Pardot did apply into updates of what they made. Nothing is raised here: what stopped a
+    call is in `outcome.error`, raised by `apply_outcome` once what reached Pardot is counted.
+    """
+    outcome = writer.write(operation, items)
+    rounds = 0
+    while outcome.ambiguous and outcome.error is None:
+        rounds += 1
+        lost, outcome.ambiguous = outcome.ambiguous, []
+        if resolve_lost is None or rounds > max_rounds:
+            outcome.error = TransientError(
+                f"{operation}: {len(lost)} creates lost their answer {rounds} times in a row; "
+                "stopping rather than risking duplicates"
+            )
+            break
+        try:
+            resolved = resolve_lost(lost)
+        except Exception as error:  # counted by apply_outcome, then raised there
+            outcome.error = error
+            break
+        outcome.merge(writer.write(operation, resolved))
+    return outcome
+
+
+def apply_outcome(
+    outcome: BatchOutcome, report: RunReport, finder: ProspectFinder | None = None
+) -> None:
+    """Count what was applied, reject what Pardot refused, then raise what stopped a call."""
+    for item, result in outcome.applied:
+        report.count(result)
+        if finder is not None:
+            if item.prospect_id is not None:
+                finder.remember_updated(item.prospect_id, item.group)
+            elif result is Result.CREATED:
+                # Batch answers carry no ids: the finder reads it back by email if needed.
+                finder.remember_created(item.group)
+    for item, problem in outcome.failed:
+        reject_group(report, item.group, problem)
+    if outcome.error is not None:
+        raise outcome.error

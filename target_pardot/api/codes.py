@@ -1,4 +1,4 @@
-"""Pardot error codes, what each one means for a sync, and the exceptions the client raises.
+"""Pardot error codes and what each one means for a sync (the exceptions are in errors.py).
 
 Every failure is sorted into one class, because the class alone decides what the target does:
 a record-level error rejects that record and the run goes on; a transient one is retried; quota,
@@ -104,59 +104,3 @@ def code_for_message(message: str) -> int | None:
         if text in lowered:
             return code
     return None
-
-
-class TargetPardotError(Exception):
-    """A failure that stops the run; its message tells the user what to fix."""
-
-
-class PardotAPIError(TargetPardotError):
-    """Pardot answered with an error code (v3/v4 `err_code` or v5 `code`)."""
-
-    def __init__(self, code: int | None, message: str, *, status: int, endpoint: str) -> None:
-        self.code = code
-        self.message = message
-        self.status = status
-        self.endpoint = endpoint
-        self.error_class = classify(code)
-        super().__init__(f"Pardot error {code} on {endpoint} (HTTP {status}): {message}")
-
-
-class QuotaExceededError(PardotAPIError):
-    """Error 122: the business unit's daily API allowance is used up."""
-
-
-class ConfigurationError(PardotAPIError):
-    """The account or settings are wrong (88, 89, 181, 182, 201)."""
-
-    def __str__(self) -> str:
-        hint = CONFIGURATION_HINTS.get(self.code or 0)
-        base = super().__str__()
-        return f"{base}. To fix: {hint}." if hint else base
-
-
-class AuthenticationError(TargetPardotError):
-    """Salesforce refused to issue a token, or Pardot refused a fresh one."""
-
-
-class TransientError(TargetPardotError):
-    """Retries were exhausted for a failure that is normally temporary."""
-
-
-class AmbiguousWriteError(TargetPardotError):
-    """A non-idempotent write may or may not have been applied (its answer was lost)."""
-
-    def __init__(self, endpoint: str, cause: str) -> None:
-        self.endpoint = endpoint
-        self.cause = cause
-        super().__init__(f"no usable answer from {endpoint} after sending a write: {cause}")
-
-
-def error_for(code: int | None, message: str, *, status: int, endpoint: str) -> PardotAPIError:
-    """Build the most specific exception for a Pardot error answer."""
-    error_class = classify(code)
-    if error_class is ErrorClass.QUOTA:
-        return QuotaExceededError(code, message, status=status, endpoint=endpoint)
-    if error_class is ErrorClass.CONFIGURATION:
-        return ConfigurationError(code, message, status=status, endpoint=endpoint)
-    return PardotAPIError(code, message, status=status, endpoint=endpoint)

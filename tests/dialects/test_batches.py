@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from target_pardot.api.client import ApiResponse
-from target_pardot.api.errors import AmbiguousWriteError, PardotAPIError, TransientError
+from target_pardot.dialects.batches import BatchWriter, WriteItem, expand_multi_values
+from target_pardot.errors import AmbiguousWriteError, PardotAPIError, TransientError
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import Result
 from target_pardot.settings import Settings
-from target_pardot.sync.batches import BatchWriter, WriteItem, expand_multi_values
 
 SETTINGS = Settings.from_config(
     {"business_unit_id": "0Uv000000000001AAA", "access_token": "t", "max_retries": 2}
@@ -61,20 +61,20 @@ def test_v4_errors_are_keyed_by_position() -> None:
     client = FakeClient((200, {"errors": {"1": "Invalid prospect ID"}}))
     outcome = writer(client).write("batchUpsert", [item("a@x"), item("b@x"), item("c@x")])
     assert [i.key for i, _ in outcome.applied] == ["a@x", "c@x"]
-    assert [(f.item.key, f.code) for f in outcome.failed] == [("b@x", 3)]
+    assert [(item.key, problem.code) for item, problem in outcome.failed] == [("b@x", 3)]
 
 
 def test_v3_errors_are_keyed_by_the_object_key() -> None:
     client = FakeClient((200, {"errors": {"b@x": "Invalid prospect email address"}}))
     outcome = writer(client, version=3).write("batchUpsert", [item("a@x"), item("b@x")])
     assert client.sent == [{"a@x": {"email": "a@x"}, "b@x": {"email": "b@x"}}]
-    assert [(f.item.key, f.code) for f in outcome.failed] == [("b@x", 4)]
+    assert [(item.key, problem.code) for item, problem in outcome.failed] == [("b@x", 4)]
 
 
 def test_errors_that_came_back_as_a_list_still_match_positions() -> None:
     client = FakeClient((200, {"errors": [None, "Invalid prospect fid"]}))
     outcome = writer(client).write("batchUpsert", [item("a@x"), item("b@x")])
-    assert [(f.item.key, f.code) for f in outcome.failed] == [("b@x", 77)]
+    assert [(item.key, problem.code) for item, problem in outcome.failed] == [("b@x", 77)]
 
 
 def test_only_the_items_that_failed_transiently_are_sent_again() -> None:
@@ -145,7 +145,7 @@ def test_a_v3_upsert_retried_after_a_lost_answer_does_not_claim_to_know_it_updat
 def test_a_record_error_on_a_single_item_batch_becomes_a_failure_not_a_crash() -> None:
     error = PardotAPIError(4, "Invalid prospect email address", status=400, endpoint="e")
     outcome = writer(FakeClient(error)).write("batchUpsert", [item("a@x")])
-    assert [(f.item.key, f.code) for f in outcome.failed] == [("a@x", 4)]
+    assert [(item.key, problem.code) for item, problem in outcome.failed] == [("a@x", 4)]
 
 
 def test_multi_value_fields_are_expanded_to_numbered_names() -> None:

@@ -12,17 +12,18 @@ from typing import Any
 import pytest
 
 from target_pardot.api.client import ApiResponse
-from target_pardot.api.errors import AmbiguousWriteError, error_for
+from target_pardot.dialects import RunTools
+from target_pardot.dialects.v5 import V5Dialect
+from target_pardot.dialects.v5.bodies import build_payload
+from target_pardot.dialects.v5.source import fid_key
+from target_pardot.errors import AmbiguousWriteError, error_for
 from target_pardot.fields import CustomField, FieldCatalog
 from target_pardot.finder import Candidate, ProspectFinder
 from target_pardot.identify import normalise_record
-from target_pardot.matching import Group, Identity
+from target_pardot.matching import Group, Identity, group_records
 from target_pardot.outcomes import RejectFile, Result, RunReport
 from target_pardot.prepare import Prepared
 from target_pardot.settings import Settings
-from target_pardot.sync.batches import BatchWriter
-from target_pardot.sync.context import SyncContext
-from target_pardot.sync.v5 import V5Source, V5Sync, fid_key
 
 # org_id's catalog entry has no apiFieldId, as if the endpoint left it out: "__c" is appended.
 CATALOG = FieldCatalog.from_custom_fields(
@@ -159,37 +160,22 @@ def clock() -> FakeClock:
 
 
 class Harness:
+    """The v5 dialect over an in-memory Pardot, with a clock that moves only when it sleeps."""
+
     def __init__(self, tmp_path: Path, clock: FakeClock, **settings: Any) -> None:
         self.settings = make_settings(**settings)
         self.pardot = FakePardot(clock, self.settings)
         self.executor = ThreadPoolExecutor(4)
         self.report = RunReport(RejectFile(str(tmp_path / "rejects.jsonl")), 1)
         client: Any = self.pardot
-        self.source = V5Source(client, self.settings.lookup_field, lambda: CATALOG)
-        self.context = SyncContext(
-            settings=self.settings,
-            client=client,
-            report=self.report,
-            executor=self.executor,
-            writer=BatchWriter(client, version=5, executor=self.executor),
-            finder=ProspectFinder(
-                self.source,
-                lookup_field=self.settings.lookup_field,
-                strategy=self.settings.lookup_strategy,
-                report=self.report,
-                executor=self.executor,
-            ),
-        )
-        self.sync = V5Sync(
-            self.source,
-            lambda: CATALOG,
-            sleep=clock.sleep,
-            now=clock.now,
-            monotonic=clock.monotonic,
-        )
+        tools = RunTools(self.settings, client, self.report, self.executor, self.executor)
+        self.dialect = V5Dialect(tools, sleep=clock.sleep, now=clock.now, monotonic=clock.monotonic)
+        self.dialect.catalog = CATALOG
+        self.source = self.dialect.source
 
     def run(self, *records: Prepared) -> None:
-        self.sync(list(records), self.context)
+        groups = group_records(list(records), self.dialect.identity_of)
+        self.dialect.execute(self.dialect.plan(groups, self.dialect.find(groups)))
 
 
 def record(email: str | None = None, lookup: str | None = None, **fields: Any) -> Prepared:
@@ -203,10 +189,7 @@ def record(email: str | None = None, lookup: str | None = None, **fields: Any) -
 # -- bodies --------------------------------------------------------------------------------
 
 
-def test_bodies_use_v5_names_and_leave_out_what_v5_cannot_write(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    harness = Harness(tmp_path, clock)
+def test_bodies_use_v5_names_and_leave_out_what_v5_cannot_write() -> None:
     group = Group(
         Identity("email", "a@x.com"),
         [],
@@ -220,7 +203,7 @@ def test_bodies_use_v5_names_and_leave_out_what_v5_cannot_write(
         },
         email="a@x.com",
     )
-    payload = harness.sync.payload(group)
+    payload = build_payload(group, CATALOG)
     assert payload.body == {
         "firstName": "Ann",
         "isDoNotEmail": True,
@@ -389,17 +372,16 @@ def test_error_180_rejects_the_record_naming_the_field(tmp_path: Path, clock: Fa
 def test_fatal_errors_stop_the_batch_after_the_other_writes_are_counted(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    harness = Harness(tmp_path, clock)
+    harness = Harness(tmp_path, clock, lookup_field="org_id", lookup_strategy="read")
     harness.pardot.errors["v5.prospects.create"] = error_for(
         122, "Daily API rate limit met", status=429, endpoint="v5.prospects.create"
     )
-    harness.pardot.add(email="b@x.com")
-    clock.elapsed = 3600  # b@x.com was made an hour before this run
-    harness.run(record("b@x.com", city="Oslo"))  # upsert: fine
-    harness.context.settings = make_settings(match_by_email=False)
+    harness.pardot.add(email="b@x.com", org_id__c="org-1")
     with pytest.raises(Exception, match="Daily API rate limit"):
-        harness.run(record("c@x.com"))
+        # One update (org-1 exists) and one create (org-9 does not), in one batch.
+        harness.run(record("b@x.com", "org-1", city="Oslo"), record("c@x.com", "org-9"))
     assert harness.report.results[Result.UPDATED] == 1
+    assert harness.pardot.prospects[100]["city"] == "Oslo"
 
 
 # -- upsertLatestByEmail answers --------------------------------------------------------------

@@ -1,0 +1,230 @@
+"""API v4: several prospects may share an email, so every write names the prospect it means.
+
+Identity: Pardot id, then Salesforce fid, then the lookup value, then the email (or, with
+`match_by_email: false`, none: Pardot's raw rule, every record creates).
+Plan: an id or fid is an UPDATE through it. A lookup value or email is first matched to an
+existing prospect (finder.py) and is an UPDATE of it; only when none matches is it a CREATE
+(or a REJECT: a lookup record without an email cannot create). Everything goes out as
+batchUpsert, 50 a call. A create whose answer was lost is looked for before it is sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from target_pardot.api.client import PardotClient
+from target_pardot.dialects.base import (
+    Found,
+    RunTools,
+    email_or_lookup_identity,
+    reject_group,
+    require_some_identity,
+)
+from target_pardot.dialects.batches import BatchWriter, WriteItem, apply_outcome, write_resolving
+from target_pardot.dialects.customfields import load_v34_catalog
+from target_pardot.errors import PardotAPIError
+from target_pardot.fields import FieldCatalog
+from target_pardot.finder import Candidate, ProspectFinder
+from target_pardot.identify import Identify
+from target_pardot.matching import Group, Identity, new_identity
+from target_pardot.outcomes import Result
+from target_pardot.plan import Action, Plan, Step
+from target_pardot.prepare import Prepared
+from target_pardot.settings import Settings
+
+QUERY_PAGE = 200
+NOT_FOUND_BY_EMAIL = 4
+
+
+class V4Source:
+    """The v4 calls the finder needs: read by email, and paging through all prospects."""
+
+    page_size = QUERY_PAGE
+
+    def __init__(self, client: PardotClient, lookup_field: str | None) -> None:
+        self._client = client
+        self._lookup_field = lookup_field
+
+    def read_by_email(self, email: str) -> list[Candidate]:
+        try:
+            response = self._client.v34("prospect", "read", version=4, ident=("email", email))
+        except PardotAPIError as error:
+            if error.code == NOT_FOUND_BY_EMAIL:
+                return []
+            raise
+        return [self._candidate(p) for p in _as_list(response.body.get("prospect"))]
+
+    def scan(self, after_id: int = 0) -> Iterator[tuple[int | None, list[Candidate]]]:
+        fields = ["id", "email", "updated_at"]
+        if self._lookup_field:
+            fields.append(self._lookup_field)
+        last_id = after_id
+        seen = 0
+        total: int | None = None
+        while True:
+            params: dict[str, Any] = {
+                "limit": QUERY_PAGE,
+                "sort_by": "id",
+                "sort_order": "ascending",
+                "id_greater_than": last_id,
+                "fields": ",".join(fields),
+            }
+            if total is not None:
+                # Later pages need no count; bulk output skips it and is cheaper for Pardot.
+                params["output"] = "bulk"
+            response = self._client.v34("prospect", "query", version=4, params=params)
+            result = response.body.get("result") or {}
+            if total is None:
+                total = int(result.get("total_results") or 0)
+            page = [self._candidate(p) for p in _as_list(result.get("prospect"))]
+            seen += len(page)
+            yield total, page
+            if len(page) < QUERY_PAGE or seen >= total:
+                return
+            last_id = max(candidate.id for candidate in page)
+
+    def _candidate(self, prospect: dict[str, Any]) -> Candidate:
+        return Candidate.from_prospect(prospect, self._lookup_field, "updated_at")
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    # Pardot's XML heritage: one element is an object, several are an array.
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def plan_v4(groups: list[Group], found: Found, settings: Settings) -> Plan:
+    """v4's rules as data (the README's matching table, v4 column)."""
+    steps: list[Step] = []
+    for group in groups:
+        identity = group.identity
+        if identity.kind == "id":
+            if not identity.value.isdigit():
+                steps.append(Step.reject(group, "pardot_id", _not_an_id(identity.value), code=3))
+            else:
+                steps.append(Step(Action.UPDATE, group, int(identity.value), fid=identity.fid))
+        elif identity.kind == "fid":
+            steps.append(Step(Action.UPDATE, group, fid=identity.value))
+        elif found.get(identity) is not None:
+            steps.append(Step(Action.UPDATE, group, found[identity]))
+        elif group.email is None:
+            steps.append(
+                Step.reject(
+                    group,
+                    "email",
+                    f"no prospect has {settings.lookup_field} = {identity.value} and the "
+                    "record has no email to create one with",
+                )
+            )
+        else:
+            steps.append(Step(Action.CREATE, group))
+    return Plan(steps)
+
+
+def _not_an_id(value: str) -> str:
+    return f"{value!r} is not a Pardot prospect id (a whole number)"
+
+
+class V4Dialect:
+    version: ClassVar[int] = 4
+    json_values: ClassVar[bool] = False
+
+    def __init__(self, tools: RunTools) -> None:
+        self._tools = tools
+        settings = tools.settings
+        self._writer = BatchWriter(tools.client, version=4, executor=tools.executor)
+        self.finder = ProspectFinder(
+            V4Source(tools.client, settings.lookup_field),
+            lookup_field=settings.lookup_field,
+            strategy=settings.lookup_strategy,
+            report=tools.report,
+            executor=tools.read_executor,
+        )
+
+    def load_catalog(self) -> FieldCatalog:
+        return load_v34_catalog(self._tools.client, version=4)
+
+    def require_identity(self, identify: Identify) -> None:
+        require_some_identity(identify)
+
+    def identity_of(self, prepared: Prepared) -> Identity:
+        identify = prepared.identify
+        if identify.pardot_id:
+            return Identity("id", identify.pardot_id, fid=identify.pardot_fid)
+        if identify.pardot_fid:
+            return Identity("fid", identify.pardot_fid)
+        return email_or_lookup_identity(prepared, self._tools.settings) or new_identity()
+
+    def find(self, groups: list[Group]) -> Found:
+        to_find = [group for group in groups if group.identity.kind in ("lookup", "email")]
+        return self.finder.find(to_find) if to_find else {}
+
+    def plan(self, groups: list[Group], found: Found) -> Plan:
+        return plan_v4(groups, found, self._tools.settings)
+
+    def execute(self, plan: Plan) -> None:
+        settings = self._tools.settings
+        items: list[WriteItem] = []
+        for step in plan:
+            if step.action is Action.REJECT:
+                assert step.problem is not None
+                reject_group(self._tools.report, step.group, step.problem)
+            elif step.action is Action.UPDATE and step.prospect_id is not None:
+                items.append(update_item(step.group, step.prospect_id, fid=step.fid))
+            elif step.action is Action.UPDATE:
+                items.append(fid_item(step.group))
+            else:
+                items.append(create_item(step.group, settings.campaign_id))
+        outcome = write_resolving(
+            self._writer,
+            "batchUpsert",
+            items,
+            resolve_lost=self._resolve_lost,
+            max_rounds=settings.max_retries,
+        )
+        apply_outcome(outcome, self._tools.report, self.finder)
+
+    def _resolve_lost(self, items: list[WriteItem]) -> list[WriteItem]:
+        """After a lost answer: creates Pardot did apply become updates of what they made."""
+        creates = [item for item in items if item.creates]
+        if not creates:
+            return items
+        found = self.finder.find_lost_creates([item.group for item in creates])
+        resolved: list[WriteItem] = []
+        for item in items:
+            prospect_id = found.get(item.group.identity) if item.creates else None
+            if prospect_id is None:
+                resolved.append(item)
+                continue
+            update = update_item(item.group, prospect_id)
+            # The finder saw no such prospect when the create was planned: the lost call
+            # made it.
+            update.result = Result.CREATED
+            resolved.append(update)
+        return resolved
+
+
+def update_item(group: Group, prospect_id: int, *, fid: str | None = None) -> WriteItem:
+    payload: dict[str, Any] = {"id": str(prospect_id)}
+    if fid:
+        payload["fid"] = fid
+    payload.update(group.fields)
+    if group.email:
+        payload["email"] = group.email
+    return WriteItem(group, payload, Result.UPDATED, prospect_id=prospect_id)
+
+
+def fid_item(group: Group) -> WriteItem:
+    payload = {"fid": group.identity.value, **group.fields}
+    if group.email:
+        payload["email"] = group.email
+    return WriteItem(group, payload, Result.UPDATED)
+
+
+def create_item(group: Group, campaign_id: int | None) -> WriteItem:
+    payload: dict[str, Any] = {"email": group.email, **group.fields}
+    if campaign_id is not None:
+        payload["campaign_id"] = str(campaign_id)
+    return WriteItem(group, payload, Result.CREATED, creates=True)

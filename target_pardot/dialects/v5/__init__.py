@@ -1,0 +1,215 @@
+"""API v5: the v4 matching rules through `/api/v5/objects/prospects`, one call per record group.
+
+v5 has no batch writes, so every group is one call, sent concurrently (the worker pool and the
+client cap calls in flight at `max_concurrency`). Identity as in v4. Per identity:
+
+- Pardot id: `PATCH prospects/{id}`. With a fid as well, `GET prospects/{id}` first checks that
+  the prospect carries that Salesforce id (v4's error 81 when it does not).
+- fid: resolved from the scan of all prospects (source.py: v5 has no query filter by Salesforce
+  id), then `PATCH`. 15- and 18-character Salesforce ids of one record compare equal. A fid no
+  prospect carries is rejected (77): v5 cannot write a Salesforce id, so creating the prospect,
+  as v4 does, would make one not linked to the lead or contact.
+- lookup value: the finder (read by email or scan), then `PATCH`, or `POST prospects` with the
+  lookup field (and `campaignId`) when none matches.
+- email only, match_by_email true: `POST prospects/do/upsertLatestByEmail` (writes.py).
+- email only, match_by_email false: `POST prospects`, Pardot's raw rule.
+
+Every id a write answers with is remembered for the identity written (reads lag writes by up to
+60 seconds, so nothing this run wrote is read back): a later group with that identity is an
+UPDATE of that prospect, found without a call.
+
+Modules: source.py (finding), bodies.py (v5 names), writes.py (the calls), this one (the rules
+as data, and running a plan's steps concurrently).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import wait
+from typing import ClassVar
+
+from target_pardot.api.codes import ErrorClass
+from target_pardot.dialects.base import (
+    Found,
+    RunTools,
+    email_or_lookup_identity,
+    reject_group,
+    require_some_identity,
+)
+from target_pardot.dialects.customfields import load_v5_catalog
+from target_pardot.dialects.v5.bodies import field_of
+from target_pardot.dialects.v5.source import V5Source
+from target_pardot.dialects.v5.writes import Outcome, V5Writes
+from target_pardot.errors import PardotAPIError, RecordError
+from target_pardot.fields import FieldCatalog
+from target_pardot.finder import ProspectFinder
+from target_pardot.identify import Identify
+from target_pardot.matching import Group, Identity, new_identity
+from target_pardot.outcomes import Result
+from target_pardot.plan import Action, Plan, Step
+from target_pardot.prepare import Prepared
+from target_pardot.settings import Settings
+
+INVALID_FID = 77
+
+
+def plan_v5(groups: list[Group], found: Found, settings: Settings) -> Plan:
+    """v5's rules as data (the README's matching table, v5 column).
+
+    `found` holds every id already known: prospects this run wrote, lookup values the finder
+    matched, and Salesforce ids the scan resolved.
+    """
+    steps: list[Step] = []
+    for group in groups:
+        identity = group.identity
+        known = found.get(identity)
+        if known is not None:
+            steps.append(Step(Action.UPDATE, group, known))
+        elif identity.kind == "id":
+            if not identity.value.isdigit():
+                steps.append(
+                    Step.reject(
+                        group,
+                        "pardot_id",
+                        f"{identity.value!r} is not a Pardot prospect id (a whole number)",
+                        code=3,
+                    )
+                )
+            else:
+                steps.append(Step(Action.UPDATE, group, int(identity.value), fid=identity.fid))
+        elif identity.kind == "fid":
+            steps.append(
+                Step.reject(
+                    group,
+                    "pardot_fid",
+                    f"no prospect has Salesforce id {identity.value}; API v5 cannot set a "
+                    "Salesforce id, so none is created (sync the lead or contact to Pardot, or "
+                    "send the record with its email instead)",
+                    code=INVALID_FID,
+                )
+            )
+        elif identity.kind == "lookup" and group.email is None:
+            steps.append(
+                Step.reject(
+                    group,
+                    "email",
+                    f"no prospect has {settings.lookup_field} = {identity.value} and the record "
+                    "has no email to create one with",
+                )
+            )
+        elif identity.kind == "email":
+            steps.append(Step(Action.UPSERT_BY_EMAIL, group))
+        else:
+            steps.append(Step(Action.CREATE, group))
+    return Plan(steps)
+
+
+class V5Dialect:
+    version: ClassVar[int] = 5
+    json_values: ClassVar[bool] = True
+
+    def __init__(self, tools: RunTools, **clocks: Callable) -> None:  # type: ignore[type-arg]
+        self._tools = tools
+        settings = tools.settings
+        self.catalog = FieldCatalog()
+        self.source = V5Source(tools.client, settings.lookup_field, lambda: self.catalog)
+        self.finder = ProspectFinder(
+            self.source,
+            lookup_field=settings.lookup_field,
+            strategy=settings.lookup_strategy,
+            report=tools.report,
+            executor=tools.read_executor,
+        )
+        self.writes = V5Writes(
+            tools.client, settings, tools.report, self.source, lambda: self.catalog, **clocks
+        )
+        self._lock = threading.Lock()
+        self._written: dict[Identity, int] = {}
+
+    def load_catalog(self) -> FieldCatalog:
+        self.catalog = load_v5_catalog(self._tools.client)
+        return self.catalog
+
+    def require_identity(self, identify: Identify) -> None:
+        require_some_identity(identify)
+
+    def identity_of(self, prepared: Prepared) -> Identity:
+        identify = prepared.identify
+        if identify.pardot_id:
+            return Identity("id", identify.pardot_id, fid=identify.pardot_fid)
+        if identify.pardot_fid:
+            return Identity("fid", identify.pardot_fid)
+        return email_or_lookup_identity(prepared, self._tools.settings) or new_identity()
+
+    def find(self, groups: list[Group]) -> Found:
+        with self._lock:
+            found: dict[Identity, int | None] = {
+                g.identity: self._written[g.identity] for g in groups if g.identity in self._written
+            }
+        fresh = [group for group in groups if group.identity not in found]
+        lookups = [group for group in fresh if group.identity.kind == "lookup"]
+        if lookups:
+            found.update(self.finder.find(lookups))
+        fids = [group for group in fresh if group.identity.kind == "fid"]
+        if fids:
+            self.finder.finish_scan()
+            for group in fids:
+                found[group.identity] = self.source.prospect_for_fid(group.identity.value)
+        return found
+
+    def plan(self, groups: list[Group], found: Found) -> Plan:
+        return plan_v5(groups, found, self._tools.settings)
+
+    def execute(self, plan: Plan) -> None:
+        for step in plan.of(Action.REJECT):
+            assert step.problem is not None
+            reject_group(self._tools.report, step.group, step.problem)
+        calls = [step for step in plan if step.action is not Action.REJECT]
+        futures = [self._tools.executor.submit(self._run, step) for step in calls]
+        # Let every call finish before raising, so what the others applied is counted.
+        wait(futures)
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
+
+    def _run(self, step: Step) -> None:
+        group = step.group
+        try:
+            outcome = self._call(step)
+        except RecordError as problem:
+            reject_group(self._tools.report, group, problem)
+            return
+        except PardotAPIError as error:
+            if error.error_class is not ErrorClass.RECORD:
+                raise
+            problem = RecordError(
+                field_of(error, group, self.catalog),
+                f"Pardot refused it: {error.message}",
+                code=error.code,
+            )
+            reject_group(self._tools.report, group, problem)
+            return
+        report = self._tools.report
+        if outcome is None:
+            report.count(Result.UNCHANGED)
+            return
+        prospect_id, result = outcome
+        with self._lock:
+            if group.identity.kind != "new":
+                self._written[group.identity] = prospect_id
+        if result is Result.CREATED:
+            self.writes.note_created(prospect_id)
+        report.count(result)
+        self.finder.remember_updated(prospect_id, group)
+
+    def _call(self, step: Step) -> Outcome | None:
+        if step.action is Action.UPDATE:
+            assert step.prospect_id is not None
+            if step.fid:
+                return self.writes.update_checking_fid(step.group, step.prospect_id, step.fid)
+            return self.writes.update(step.group, step.prospect_id, Result.UPDATED)
+        if step.action is Action.UPSERT_BY_EMAIL:
+            return self.writes.upsert_latest(step.group)
+        return self.writes.create(step.group)

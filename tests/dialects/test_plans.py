@@ -1,0 +1,166 @@
+"""Each API version's matching rules as data: groups and found ids in, a Plan out, no HTTP.
+
+Read as the README's matching table: one test per row, per version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from target_pardot.dialects.v3 import plan_v3
+from target_pardot.dialects.v4 import plan_v4
+from target_pardot.dialects.v5 import plan_v5
+from target_pardot.matching import Group, Identity
+from target_pardot.plan import Action, Plan, Step
+from target_pardot.settings import Settings
+
+LEAD = "00Q000000000001AAA"
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings.from_config(
+        {"business_unit_id": "0Uv000000000001AAA", "access_token": "t", **overrides}
+    )
+
+
+def group(kind: str, value: str, *, email: str | None = "a@x.com", fid: str | None = None) -> Group:
+    return Group(Identity(kind, value, fid=fid), [], email=email)
+
+
+def steps(plan: Plan) -> list[tuple[Any, ...]]:
+    """A plan as comparable rows: (action, identity kind, prospect id, fid, reject code)."""
+    return [
+        (
+            step.action,
+            step.group.identity.kind,
+            step.prospect_id,
+            step.fid,
+            step.problem.code if step.problem else None,
+        )
+        for step in plan
+    ]
+
+
+def plan(version: int, groups: list[Group], found: dict[Identity, int | None]) -> Plan:
+    config = settings(api_version=version, lookup_field="org_id" if version > 3 else None)
+    if version == 4:
+        return plan_v4(groups, found, config)
+    return plan_v5(groups, found, config)
+
+
+# -- v3 -----------------------------------------------------------------------------------------
+
+
+def test_v3_updates_by_id_and_upserts_by_email_with_nothing_to_find() -> None:
+    groups = [group("id", "17"), group("email", "a@x.com")]
+    assert steps(plan_v3(groups)) == [
+        (Action.UPDATE, "id", 17, None, None),
+        (Action.UPSERT_BY_EMAIL, "email", None, None, None),
+    ]
+
+
+def test_v3_rejects_an_id_that_is_not_a_number() -> None:
+    assert steps(plan_v3([group("id", "abc")])) == [(Action.REJECT, "id", None, None, 3)]
+
+
+# -- rules v4 and v5 share ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_an_id_is_an_update_of_that_prospect_carrying_the_fid_to_check(version: int) -> None:
+    assert steps(plan(version, [group("id", "17", fid=LEAD)], {})) == [
+        (Action.UPDATE, "id", 17, LEAD, None)
+    ]
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_an_id_that_is_not_a_number_is_rejected_with_code_3(version: int) -> None:
+    [step] = plan(version, [group("id", "17x")], {})
+    assert (step.action, step.problem and step.problem.field) == (Action.REJECT, "pardot_id")
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_a_lookup_value_found_is_an_update_and_one_not_found_a_create(version: int) -> None:
+    found = {Identity("lookup", "org-1"): 42, Identity("lookup", "org-2"): None}
+    groups = [group("lookup", "org-1"), group("lookup", "org-2")]
+    assert steps(plan(version, groups, found)) == [
+        (Action.UPDATE, "lookup", 42, None, None),
+        (Action.CREATE, "lookup", None, None, None),
+    ]
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_a_lookup_value_not_found_without_an_email_is_rejected(version: int) -> None:
+    [step] = plan(version, [group("lookup", "org-2", email=None)], {})
+    assert step.action is Action.REJECT
+    assert step.problem is not None and step.problem.field == "email"
+    assert "org_id = org-2" in step.problem.reason
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_the_raw_rule_always_creates(version: int) -> None:
+    assert steps(plan(version, [group("new", "1")], {})) == [
+        (Action.CREATE, "new", None, None, None)
+    ]
+
+
+# -- where v4 and v5 differ ---------------------------------------------------------------------
+
+
+def test_v4_updates_by_fid_and_lets_pardot_match_it() -> None:
+    assert steps(plan(4, [group("fid", LEAD)], {})) == [(Action.UPDATE, "fid", None, LEAD, None)]
+
+
+def test_v5_updates_a_fid_the_scan_resolved_and_rejects_one_it_did_not() -> None:
+    found = {Identity("fid", LEAD): 7}
+    groups = [group("fid", LEAD), group("fid", "00Q000000000002AAA")]
+    assert steps(plan(5, groups, found)) == [
+        (Action.UPDATE, "fid", 7, None, None),
+        (Action.REJECT, "fid", None, None, 77),
+    ]
+
+
+def test_v4_updates_the_prospect_found_by_email_and_creates_when_none() -> None:
+    found = {Identity("email", "a@x.com"): 5, Identity("email", "b@x.com"): None}
+    groups = [group("email", "a@x.com"), group("email", "b@x.com", email="b@x.com")]
+    assert steps(plan(4, groups, found)) == [
+        (Action.UPDATE, "email", 5, None, None),
+        (Action.CREATE, "email", None, None, None),
+    ]
+
+
+def test_v5_leaves_email_matching_to_upsert_latest_by_email() -> None:
+    assert steps(plan(5, [group("email", "a@x.com")], {})) == [
+        (Action.UPSERT_BY_EMAIL, "email", None, None, None)
+    ]
+
+
+def test_v5_updates_whatever_this_run_already_wrote_by_id() -> None:
+    found = {Identity("email", "a@x.com"): 9, Identity("id", "17", fid=LEAD): 17}
+    groups = [group("email", "a@x.com"), group("id", "17", fid=LEAD)]
+    # Known from this run's own writes: no upsert, and no second id/fid check.
+    assert steps(plan(5, groups, found)) == [
+        (Action.UPDATE, "email", 9, None, None),
+        (Action.UPDATE, "id", 17, None, None),
+    ]
+
+
+def test_a_plan_counts_its_actions_for_a_dry_run() -> None:
+    found = {Identity("lookup", "org-1"): 42}
+    groups = [group("lookup", "org-1"), group("lookup", "org-2"), group("fid", LEAD)]
+    assert plan(5, groups, found).counts() == {
+        Action.UPDATE: 1,
+        Action.CREATE: 1,
+        Action.REJECT: 1,
+    }
+
+
+def test_a_reject_step_carries_the_reason_for_the_reject_file() -> None:
+    step = Step.reject(group("id", "x"), "pardot_id", "not a number", code=3)
+    assert (step.problem.field, step.problem.reason, step.problem.code) == (  # type: ignore[union-attr]
+        "pardot_id",
+        "not a number",
+        3,
+    )
