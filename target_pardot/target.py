@@ -1,12 +1,24 @@
-"""target-pardot: the Singer target that keeps Pardot prospects in line with identify records."""
+"""target-pardot: the Singer target that keeps Pardot prospects in line with identify records.
+
+How a run ends is decided here, around the SDK's own command rather than in a copy of it:
+
+- input ends: the SDK drains every sink and relays the latest STATE; the summary is printed;
+  exit 0.
+- a failure that stops the run (`TargetPardotError`, malformed input): the summary, one
+  `target-pardot stopped: ...` line saying what to fix, the quota note when Pardot's daily
+  limit was the cause; exit 1. STATE is not relayed past what was applied.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import click
 from singer_sdk import Target
-from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_pardot.api.errors import QuotaExceededError, TargetPardotError
@@ -14,6 +26,18 @@ from target_pardot.reader import NumberedSingerReader
 from target_pardot.run import PardotRun
 from target_pardot.settings import CONFIG_SCHEMA, Settings
 from target_pardot.sink import PardotSink
+
+# Failures that stop a run with one line saying what to fix, rather than a traceback.
+STOPPING_ERRORS: tuple[type[Exception], ...] = (
+    TargetPardotError,
+    InvalidInputLine,
+)
+
+# The SDK's command builds the target inside its own callback; the exit policy wrapped around
+# that callback finds the target here, to report on a run that stopped.
+_current_target: contextvars.ContextVar[TargetPardot | None] = contextvars.ContextVar(
+    "target_pardot_current_target", default=None
+)
 
 
 class TargetPardot(Target):
@@ -28,6 +52,7 @@ class TargetPardot(Target):
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_config(self.config)
         self._run: PardotRun | None = None
+        _current_target.set(self)
 
     @property
     def pardot_run(self) -> PardotRun:
@@ -44,39 +69,49 @@ class TargetPardot(Target):
         if self._run is not None:
             self._run.close()
 
-    @classmethod
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: _ConfigInput | None = None,
-        file_input: Any = None,
-    ) -> None:
-        """As the SDK's invoke, but a failure that stops the run ends in one clear message."""
-        # Skip Target.invoke (it would start listening) but keep the base class's --about.
-        super(Target, cls).invoke(about=about, about_format=about_format)
-        cls.print_version(print_fn=cls.logger.info)
-        config = config or _ConfigInput()
-        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
-        try:
-            target.listen(file_input)
-        except (TargetPardotError, InvalidInputLine) as error:
-            if target._run is not None:
-                target._run.finish()
-            cls.logger.error("target-pardot stopped: %s", error)
-            if isinstance(error, QuotaExceededError) and target._run is not None:
-                applied = target._run.report.applied()
-                cls.logger.error(
-                    "Pardot's daily API limit for this business unit is used up after %d "
-                    "records were applied. The rest will be sent by the next run once the "
-                    "limit resets (midnight in the Pardot account's time zone).",
-                    applied,
-                )
-            cls.logger.error(
-                "STATE was not advanced past the records that were not applied; the next run "
-                "sends them again."
+    def report_stop(self, error: Exception) -> None:
+        """The summary and what to do next, for a run that a failure stopped."""
+        if self._run is not None:
+            self._run.finish()
+        self.logger.error("target-pardot stopped: %s", error)
+        if isinstance(error, QuotaExceededError) and self._run is not None:
+            self.logger.error(
+                "Pardot's daily API limit for this business unit is used up after %d "
+                "records were applied. The rest will be sent by the next run once the "
+                "limit resets (midnight in the Pardot account's time zone).",
+                self._run.report.applied(),
             )
+        self.logger.error(
+            "STATE was not advanced past the records that were not applied; the next run "
+            "sends them again."
+        )
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        if command.callback is not None:
+            command.callback = _with_exit_policy(command.callback)
+        return command
+
+
+def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """The SDK's command callback, ending a stopped run with one clear message and exit 1."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = _current_target.set(None)
+        try:
+            return callback(*args, **kwargs)
+        except STOPPING_ERRORS as error:
+            target = _current_target.get()
+            if target is None:
+                raise
+            target.report_stop(error)
             sys.exit(1)
         finally:
-            target.close_run()
+            target = _current_target.get()
+            if target is not None:
+                target.close_run()
+            _current_target.reset(token)
+
+    return run
