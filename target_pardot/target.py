@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 from singer_sdk import Target
+from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_pardot.api.errors import QuotaExceededError, TargetPardotError
@@ -31,6 +32,7 @@ from target_pardot.sink import PardotSink
 STOPPING_ERRORS: tuple[type[Exception], ...] = (
     TargetPardotError,
     InvalidInputLine,
+    RecordsWithoutSchemaException,
 )
 
 # The SDK's command builds the target inside its own callback; the exit policy wrapped around

@@ -114,10 +114,16 @@ def test_odd_schemas_from_unknown_streams_are_accepted(v4: PardotEmulator, tmp_p
 def test_record_before_schema_fails_clearly_and_applies_nothing(
     v4: PardotEmulator, tmp_path: Path
 ) -> None:
-    messages = [{"type": "RECORD", "stream": "users", "record": GOOD}]
+    messages = [
+        *singer_messages("users", [GOOD]),
+        {"type": "RECORD", "stream": "orders", "record": {"email": "early@example.com"}},
+    ]
     result = run_target(target_config(v4, tmp_path), messages, tmp_path)
-    assert result.returncode != 0
-    assert "before a corresponding schema" in result.stderr
+    assert result.returncode == 1
+    [stop] = [line for line in result.stderr.splitlines() if "target-pardot stopped:" in line]
+    assert "input line 3" in stop and "'orders'" in stop and "SCHEMA" in stop
+    assert "Traceback" not in result.stderr
+    assert "early@example.com" not in result.stderr
     assert v4.prospects() == []
 
 
