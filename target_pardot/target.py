@@ -12,6 +12,7 @@ How a run ends is decided here, around the SDK's own command rather than in a co
 from __future__ import annotations
 
 import contextvars
+import copy
 import functools
 import sys
 from collections.abc import Callable
@@ -55,6 +56,24 @@ class TargetPardot(Target):
         self.settings = Settings.from_config(self.config)
         self._run: PardotRun | None = None
         _current_target.set(self)
+        self._note_unused_sdk_settings()
+
+    @classmethod
+    def advertised_settings(cls) -> frozenset[str]:
+        """Settings in `--about`: the target's own and the SDK's built-in ones it supports."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return frozenset(schema["properties"])
+
+    def _note_unused_sdk_settings(self) -> None:
+        # Settings that are neither ours nor the SDK's were refused by Settings.from_config;
+        # what is left outside --about is an SDK setting this target has no use for.
+        unused = sorted(set(self.config) - self.advertised_settings())
+        if unused:
+            self.logger.warning(
+                "singer-sdk settings that target-pardot does not use, ignored: %s",
+                ", ".join(unused),
+            )
 
     @property
     def pardot_run(self) -> PardotRun:
