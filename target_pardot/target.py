@@ -7,6 +7,11 @@ How a run ends is decided here, around the SDK's own command rather than in a co
 - a failure that stops the run (`TargetPardotError`, malformed input): the summary, one
   `target-pardot stopped: ...` line saying what to fix, the quota note when Pardot's daily
   limit was the cause; exit 1. STATE is not relayed past what was applied.
+- SIGTERM or SIGINT: no further input is read, the records already read are applied (the SDK
+  drains the sinks and relays STATE as at the end of input), the summary and an `interrupted`
+  line are printed; exit 128 + the signal number (143 for SIGTERM), so a scheduler does not
+  record a cut-short run as a success. The SDK's own handler would drain from inside the signal
+  handler, possibly in the middle of a batch write, and exit 0.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from __future__ import annotations
 import contextvars
 import copy
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import click
@@ -55,8 +63,11 @@ class TargetPardot(Target):
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_config(self.config)
         self._run: PardotRun | None = None
+        self.stop_signal: int | None = None
+        self._ending = False
         _current_target.set(self)
         self._note_unused_sdk_settings()
+        self._handle_stop_signals()
 
     @classmethod
     def advertised_settings(cls) -> frozenset[str]:
@@ -82,9 +93,53 @@ class TargetPardot(Target):
         return self._run
 
     def process_endofpipe(self) -> None:
-        super().process_endofpipe()
-        if self._run is not None:
-            self._run.finish()
+        self._ending = True
+        try:
+            super().process_endofpipe()
+            if self._run is not None:
+                self._run.finish()
+        finally:
+            self._ending = False
+
+    def _handle_stop_signals(self) -> None:
+        # Replaces the handlers the SDK installed a moment ago in PluginBase.__init__.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop_signal)
+
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        reader = self.message_reader
+        listening = isinstance(reader, NumberedSingerReader) and (reader.reading or self._ending)
+        if not listening:
+            # No run in progress (before input, after it, in a test process): nothing to
+            # finish, so the signal keeps its usual meaning.
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        name = signal.Signals(signum).name
+        if self.stop_signal is not None:
+            self.logger.warning("%s again: still applying the records already read", name)
+            return
+        self.stop_signal = signum
+        self.logger.warning(
+            "Received %s: reading no more input; applying the records already read, then stopping",
+            name,
+        )
+        reader.stop()
+
+    def report_interruption(self) -> None:
+        """What a run stopped by a signal did, and what the next run does about the rest."""
+        assert self.stop_signal is not None
+        reader = self.message_reader
+        last_line = reader.line_number if isinstance(reader, NumberedSingerReader) else "?"
+        self.logger.error(
+            "target-pardot interrupted by %s: no input after line %s was read. The records "
+            "read before it were applied or rejected, and STATE was relayed only up to them; "
+            "the next run resends the rest.",
+            signal.Signals(self.stop_signal).name,
+            last_line,
+        )
 
     def close_run(self) -> None:
         if self._run is not None:
@@ -122,7 +177,12 @@ def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         token = _current_target.set(None)
         try:
-            return callback(*args, **kwargs)
+            result = callback(*args, **kwargs)
+            target = _current_target.get()
+            if target is not None and target.stop_signal is not None:
+                target.report_interruption()
+                sys.exit(128 + target.stop_signal)
+            return result
         except STOPPING_ERRORS as error:
             target = _current_target.get()
             if target is None:

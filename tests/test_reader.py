@@ -47,3 +47,23 @@ def test_a_message_without_a_required_key_is_named_by_line_without_its_content()
     assert str(error.value) == (
         "input line 2 is a Singer message without 'type'; nothing after line 1 was applied"
     )
+
+
+def test_stop_lets_the_message_being_processed_finish_and_reads_no_more() -> None:
+    reader = NumberedSingerReader()
+    seen: list[dict] = []
+
+    def on_record(message: dict) -> None:
+        seen.append(message)
+        if len(seen) == 2:
+            reader.stop()  # as a signal handler would, while this record is processed
+
+    lines = [SCHEMA] + [{"type": "RECORD", "stream": "users", "record": {"n": n}} for n in range(5)]
+    text = "".join(json.dumps(message) + "\n" for message in lines)
+    counts = reader.process_lines(
+        io.StringIO(text), {"SCHEMA": lambda message: None, "RECORD": on_record}
+    )
+    assert [message["record"]["n"] for message in seen] == [0, 1]
+    assert counts["RECORD"] == 2
+    assert reader.line_number == 3
+    assert not reader.reading

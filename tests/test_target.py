@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ast
+import os
+import signal
+import time
 from pathlib import Path
 
+import pytest
 from singer_sdk import Target
 
 from target_pardot.target import TargetPardot
@@ -45,3 +49,17 @@ def test_the_sdks_invoke_is_not_copied() -> None:
     # whatever the SDK's own invoke learns to do in a later release.
     assert "invoke" not in TargetPardot.__dict__
     assert TargetPardot.invoke.__func__ is Target.invoke.__func__  # type: ignore[attr-defined]
+
+
+def test_a_stop_signal_outside_a_run_keeps_its_usual_meaning(tmp_path: Path) -> None:
+    target = TargetPardot(
+        config={
+            "business_unit_id": "0Uv000000000001AAA",
+            "access_token": "unused",
+            "reject_file": str(tmp_path / "rejects.jsonl"),
+        }
+    )
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # the handler runs here, in this (main) thread
+    assert target.stop_signal is None
