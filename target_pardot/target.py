@@ -30,6 +30,7 @@ import click
 from singer_sdk import Target
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.sinks import Sink
 
 from target_pardot.api.errors import QuotaExceededError, TargetPardotError
 from target_pardot.reader import NumberedSingerReader
@@ -91,6 +92,14 @@ class TargetPardot(Target):
         if self._run is None:
             self._run = PardotRun(self.settings)
         return self._run
+
+    def get_sink(self, stream_name: str, **kwargs: Any) -> Sink:
+        if kwargs.get("schema") is not None:
+            # Authenticate and read the custom fields before the SDK builds a sink: a refused
+            # credential or a wrong api_version is then reported once, by the exit policy,
+            # instead of after the SDK's "Error initializing target sink" line.
+            self.pardot_run.start()
+        return super().get_sink(stream_name, **kwargs)
 
     def process_endofpipe(self) -> None:
         self._ending = True

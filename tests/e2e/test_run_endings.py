@@ -153,3 +153,32 @@ def test_sigterm_during_a_batch_write_finishes_it_reads_no_more_and_exits_143(
     assert len(emulator.prospects()) < 200  # it did stop reading
     assert target.states and {"done": True} not in target.states
     assert_state_is_never_ahead_and_nothing_is_doubled(emulator, target.states, summary)
+
+
+def test_a_failure_before_the_first_record_is_reported_once(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    # The business unit allows several prospects per email, so v3 is refused (88) at the first
+    # call, made before the first record is read.
+    result = run_target(
+        target_config(emulator, tmp_path, api_version=3),
+        singer_messages("users", people(3)),
+        tmp_path,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "| ERROR " in line]
+    [stop] = stop_lines(result.stderr)
+    assert stop == errors[0]
+    assert "To fix: this business unit allows several prospects per email" in stop
+    assert "Error initializing target sink" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_refused_credentials_are_reported_once(emulator: PardotEmulator, tmp_path: Path) -> None:
+    config = target_config(emulator, tmp_path, refresh_token="revoked-token-value")
+    result = run_target(config, singer_messages("users", people(3)), tmp_path)
+    assert result.returncode == 1
+    [stop] = stop_lines(result.stderr)
+    assert "invalid_grant" in stop
+    assert "Error initializing target sink" not in result.stderr
+    assert emulator.api_calls == 0
