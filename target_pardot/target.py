@@ -137,16 +137,15 @@ class TargetPardot(Target):
         )
         reader.stop()
 
-    def report_interruption(self) -> None:
+    def report_interruption(self, signum: int) -> None:
         """What a run stopped by a signal did, and what the next run does about the rest."""
-        assert self.stop_signal is not None
         reader = self.message_reader
         last_line = reader.line_number if isinstance(reader, NumberedSingerReader) else "?"
         self.logger.error(
             "target-pardot interrupted by %s: no input after line %s was read. The records "
             "read before it were applied or rejected, and STATE was relayed only up to them; "
             "the next run resends the rest.",
-            signal.Signals(self.stop_signal).name,
+            signal.Signals(signum).name,
             last_line,
         )
 
@@ -180,7 +179,7 @@ class TargetPardot(Target):
 
 
 def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
-    """The SDK's command callback, ending a stopped run with one clear message and exit 1."""
+    """The SDK's command callback, ending each kind of run as the module docstring says."""
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -189,7 +188,7 @@ def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
             result = callback(*args, **kwargs)
             target = _current_target.get()
             if target is not None and target.stop_signal is not None:
-                target.report_interruption()
+                target.report_interruption(target.stop_signal)
                 sys.exit(128 + target.stop_signal)
             return result
         except STOPPING_ERRORS as error:
