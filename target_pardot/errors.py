@@ -68,9 +68,12 @@ class ConfigurationError(PardotAPIError):
     """The account or settings are wrong (88, 89, 181, 182, 201)."""
 
     def __str__(self) -> str:
+        base = super().__str__()
         hint = CONFIGURATION_HINTS.get(self.code or 0)
-        base = super().__str__().rstrip(".")
-        return f"{base}. To fix: {hint}." if hint else base
+        if not hint:
+            return base
+        # Pardot's messages may already end with a period ("... of the API.").
+        return f"{base.rstrip('.')}. To fix: {hint}."
 
 
 class RecordError(ValueError):

@@ -203,15 +203,26 @@ class ProspectFinder:
         if self._scan_total is None:
             return self._scan_lazily(reads_needed)
         remaining_pages = self._remaining_scan_pages()
-        if self._reads_done + reads_needed > remaining_pages:
+        reads = self._reads_done + reads_needed
+        if reads <= remaining_pages:
+            return False
+        if remaining_pages == 0:
+            # The pages already read hold everyone; "more than 0 calls left" read as nonsense.
             logger.info(
-                "lookup_strategy auto: %d reads by email would cost more than the %d query "
-                "calls left to scan all prospects; scanning",
-                self._reads_done + reads_needed,
-                remaining_pages,
+                "lookup_strategy auto: the query pages read so far hold all %d prospects of "
+                "the business unit; using them instead of %s by email",
+                self._scan_total,
+                _plural(reads, "read"),
             )
-            return True
-        return False
+        else:
+            logger.info(
+                "lookup_strategy auto: %s by email would cost more than the %s that finish "
+                "the scan of all %d prospects; scanning",
+                _plural(reads, "read"),
+                _plural(remaining_pages, "query call"),
+                self._scan_total,
+            )
+        return True
 
     def _scan_lazily(self, reads_needed: int) -> bool:
         """auto without a total: rent or buy, one scan page for each read the run would make."""
@@ -327,6 +338,10 @@ def _discard(buckets: dict[str, dict[int, Candidate]], key: str | None, prospect
     if not bucket:
         # An update that changes every email would otherwise leave one empty dict per prospect.
         del buckets[key]
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _latest(candidates: list[Candidate]) -> int | None:

@@ -152,13 +152,15 @@ class RunReport:
             groups = dict(self._unlogged_rejects)
             self._unlogged_rejects.clear()
         for (stream, field, code), n in sorted(groups.items()):
+            # Records rejected before any call have no Pardot code: "code none" said nothing.
+            pardot_code = "" if code == NO_CODE else f" (Pardot code {code})"
             logger.warning(
-                "Rejected %d record%s of stream '%s' on field %s (Pardot code %s); reasons in %s",
+                "Rejected %d record%s of stream '%s' on field %s%s; reasons in %s",
                 n,
                 "" if n == 1 else "s",
                 stream,
                 field,
-                code,
+                pardot_code,
                 self.rejects.path,
             )
 

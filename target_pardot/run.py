@@ -65,15 +65,19 @@ class PardotRun:
 
     def sync(self, stream: str, records: list[Mapping[str, Any]]) -> None:
         self.start()
-        prepared = prepare_records(
-            stream,
-            records,
-            settings=self.settings,
-            catalog=self.catalog,
-            rules=self.dialect,
-            report=self.report,
-        )
         try:
+            prepared = prepare_records(
+                stream,
+                records,
+                settings=self.settings,
+                catalog=self.catalog,
+                rules=self.dialect,
+                report=self.report,
+            )
+            # Judged on the whole prepared batch, before any of it is written: a broken mapping
+            # stops the run within its first batch, and a few bad rows that happen to come
+            # first do not stop a batch that is mostly good.
+            self.report.check_reject_ratio()
             if prepared:
                 self.execute(self.plan(prepared))
         finally:

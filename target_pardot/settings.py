@@ -1,23 +1,27 @@
 """The target's settings: the JSON schema users see in `--about`, and the checked Settings object.
 
 The schema catches wrong types; `Settings.from_config` catches wrong combinations (a flow without
-its credentials, a malformed business unit id, plain HTTP to a remote host) before any call is
-made, and names the setting at fault.
+its credentials, a malformed business unit id, plain HTTP to a remote host) and settings nobody
+knows (a misspelt `api_verison` would otherwise be ignored and its default used) before any call
+is made, and names the setting at fault.
 """
 
 from __future__ import annotations
 
 import decimal
+import difflib
+import functools
 import ipaddress
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers import capabilities
 
 PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
 SANDBOX_LOGIN_URL = "https://test.salesforce.com"
@@ -274,12 +278,41 @@ class Settings:
         )
 
 
+@functools.cache
+def sdk_setting_names() -> frozenset[str]:
+    """Every setting singer-sdk defines for its plugins (stream_maps, batch_size_rows, ...).
+
+    Read from the SDK at run time, so a setting a new SDK release adds is accepted too. Some
+    (hard_delete, default_target_schema...) mean nothing to this target, but config shared
+    between SDK plugins may carry them.
+    """
+    names: set[str] = set()
+    for value in vars(capabilities).values():
+        if isinstance(value, dict) and isinstance(value.get("properties"), dict):
+            names.update(value["properties"])
+    return frozenset(names)
+
+
+def known_settings() -> frozenset[str]:
+    return frozenset(CONFIG_SCHEMA["properties"]) | sdk_setting_names()
+
+
+def _unknown_setting_problems(names: Collection[str]) -> list[str]:
+    known = known_settings()
+    problems = []
+    for name in sorted(set(names) - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see target-pardot --about"
+        problems.append(f"unknown setting {name!r} ({hint})")
+    return problems
+
+
 def _strip(url: str) -> str:
     return url.rstrip("/")
 
 
 def _problems(config: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
+    problems = _unknown_setting_problems(list(config))
     business_unit_id = config.get("business_unit_id")
     if not business_unit_id:
         problems.append("business_unit_id is required")

@@ -28,9 +28,5 @@ class PardotSink(BatchSink):
         # instead stop the whole run on the first record that does not match its SCHEMA.
         return None
 
-    def setup(self) -> None:
-        super().setup()
-        self.run.start()
-
     def process_batch(self, context: dict[str, Any]) -> None:
         self.run.sync(self.stream_name, context.get("records", []))

@@ -1,19 +1,55 @@
-"""target-pardot: the Singer target that keeps Pardot prospects in line with identify records."""
+"""target-pardot: the Singer target that keeps Pardot prospects in line with identify records.
+
+How a run ends is decided here, around the SDK's own command rather than in a copy of it:
+
+- input ends: the SDK drains every sink and relays the latest STATE; the summary is printed;
+  exit 0.
+- a failure that stops the run (`TargetPardotError`, malformed input): the summary, one
+  `target-pardot stopped: ...` line saying what to fix, the quota note when Pardot's daily
+  limit was the cause; exit 1. STATE is not relayed past what was applied.
+- SIGTERM or SIGINT: no further input is read, the records already read are applied (the SDK
+  drains the sinks and relays STATE as at the end of input), the summary and an `interrupted`
+  line are printed; exit 128 + the signal number (143 for SIGTERM), so a scheduler does not
+  record a cut-short run as a success. The SDK's own handler would drain from inside the signal
+  handler, possibly in the middle of a batch write, and exit 0.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import copy
+import functools
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
+import click
 from singer_sdk import Target
-from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.sinks import Sink
 
 from target_pardot.errors import QuotaExceededError, TargetPardotError
 from target_pardot.reader import NumberedSingerReader
 from target_pardot.run import PardotRun
 from target_pardot.settings import CONFIG_SCHEMA, Settings
 from target_pardot.sink import PardotSink
+
+# Failures that stop a run with one line saying what to fix, rather than a traceback.
+STOPPING_ERRORS: tuple[type[Exception], ...] = (
+    TargetPardotError,
+    InvalidInputLine,
+    RecordsWithoutSchemaException,
+)
+
+# The SDK's command builds the target inside its own callback; the exit policy wrapped around
+# that callback finds the target here, to report on a run that stopped.
+_current_target: contextvars.ContextVar[TargetPardot | None] = contextvars.ContextVar(
+    "target_pardot_current_target", default=None
+)
 
 
 class TargetPardot(Target):
@@ -28,6 +64,28 @@ class TargetPardot(Target):
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_config(self.config)
         self._run: PardotRun | None = None
+        self.stop_signal: int | None = None
+        self._ending = False
+        _current_target.set(self)
+        self._note_unused_sdk_settings()
+        self._handle_stop_signals()
+
+    @classmethod
+    def advertised_settings(cls) -> frozenset[str]:
+        """Settings in `--about`: the target's own and the SDK's built-in ones it supports."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return frozenset(schema["properties"])
+
+    def _note_unused_sdk_settings(self) -> None:
+        # Settings that are neither ours nor the SDK's were refused by Settings.from_config;
+        # what is left outside --about is an SDK setting this target has no use for.
+        unused = sorted(set(self.config) - self.advertised_settings())
+        if unused:
+            self.logger.warning(
+                "singer-sdk settings that target-pardot does not use, ignored: %s",
+                ", ".join(unused),
+            )
 
     @property
     def pardot_run(self) -> PardotRun:
@@ -35,48 +93,114 @@ class TargetPardot(Target):
             self._run = PardotRun(self.settings)
         return self._run
 
+    def get_sink(self, stream_name: str, **kwargs: Any) -> Sink:
+        if kwargs.get("schema") is not None:
+            # Authenticate and read the custom fields before the SDK builds a sink: a refused
+            # credential or a wrong api_version is then reported once, by the exit policy,
+            # instead of after the SDK's "Error initializing target sink" line.
+            self.pardot_run.start()
+        return super().get_sink(stream_name, **kwargs)
+
     def process_endofpipe(self) -> None:
-        super().process_endofpipe()
-        if self._run is not None:
-            self._run.finish()
+        self._ending = True
+        try:
+            super().process_endofpipe()
+            if self._run is not None:
+                self._run.finish()
+        finally:
+            self._ending = False
+
+    def _handle_stop_signals(self) -> None:
+        # Replaces the handlers the SDK installed a moment ago in PluginBase.__init__.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop_signal)
+
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        reader = self.message_reader
+        listening = isinstance(reader, NumberedSingerReader) and (reader.reading or self._ending)
+        if not listening:
+            # No run in progress (before input, after it, in a test process): nothing to
+            # finish, so the signal keeps its usual meaning.
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        name = signal.Signals(signum).name
+        if self.stop_signal is not None:
+            self.logger.warning("%s again: still applying the records already read", name)
+            return
+        self.stop_signal = signum
+        self.logger.warning(
+            "Received %s: reading no more input; applying the records already read, then stopping",
+            name,
+        )
+        reader.stop()
+
+    def report_interruption(self, signum: int) -> None:
+        """What a run stopped by a signal did, and what the next run does about the rest."""
+        reader = self.message_reader
+        last_line = reader.line_number if isinstance(reader, NumberedSingerReader) else "?"
+        self.logger.error(
+            "target-pardot interrupted by %s: no input after line %s was read. The records "
+            "read before it were applied or rejected, and STATE was relayed only up to them; "
+            "the next run resends the rest.",
+            signal.Signals(signum).name,
+            last_line,
+        )
 
     def close_run(self) -> None:
         if self._run is not None:
             self._run.close()
 
-    @classmethod
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: _ConfigInput | None = None,
-        file_input: Any = None,
-    ) -> None:
-        """As the SDK's invoke, but a failure that stops the run ends in one clear message."""
-        # Skip Target.invoke (it would start listening) but keep the base class's --about.
-        super(Target, cls).invoke(about=about, about_format=about_format)
-        cls.print_version(print_fn=cls.logger.info)
-        config = config or _ConfigInput()
-        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
-        try:
-            target.listen(file_input)
-        except (TargetPardotError, InvalidInputLine) as error:
-            if target._run is not None:
-                target._run.finish()
-            cls.logger.error("target-pardot stopped: %s", error)
-            if isinstance(error, QuotaExceededError) and target._run is not None:
-                applied = target._run.report.applied()
-                cls.logger.error(
-                    "Pardot's daily API limit for this business unit is used up after %d "
-                    "records were applied. The rest will be sent by the next run once the "
-                    "limit resets (midnight in the Pardot account's time zone).",
-                    applied,
-                )
-            cls.logger.error(
-                "STATE was not advanced past the records that were not applied; the next run "
-                "sends them again."
+    def report_stop(self, error: Exception) -> None:
+        """The summary and what to do next, for a run that a failure stopped."""
+        if self._run is not None:
+            self._run.finish()
+        self.logger.error("target-pardot stopped: %s", error)
+        if isinstance(error, QuotaExceededError) and self._run is not None:
+            self.logger.error(
+                "Pardot's daily API limit for this business unit is used up after %d "
+                "records were applied. The rest will be sent by the next run once the "
+                "limit resets (midnight in the Pardot account's time zone).",
+                self._run.report.applied(),
             )
+        self.logger.error(
+            "STATE was not advanced past the records that were not applied; the next run "
+            "sends them again."
+        )
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        if command.callback is not None:
+            command.callback = _with_exit_policy(command.callback)
+        return command
+
+
+def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """The SDK's command callback, ending each kind of run as the module docstring says."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = _current_target.set(None)
+        try:
+            result = callback(*args, **kwargs)
+            target = _current_target.get()
+            if target is not None and target.stop_signal is not None:
+                target.report_interruption(target.stop_signal)
+                sys.exit(128 + target.stop_signal)
+            return result
+        except STOPPING_ERRORS as error:
+            target = _current_target.get()
+            if target is None:
+                raise
+            target.report_stop(error)
             sys.exit(1)
         finally:
-            target.close_run()
+            target = _current_target.get()
+            if target is not None:
+                target.close_run()
+            _current_target.reset(token)
+
+    return run

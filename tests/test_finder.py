@@ -213,3 +213,32 @@ def test_an_update_costs_the_same_whatever_the_size_of_the_index(
         Identity("lookup", "org-new-7"): 7,
         Identity("lookup", "org-7"): None,
     }
+
+
+def test_auto_says_why_it_scans_when_the_first_page_held_every_prospect(
+    report: RunReport, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = FakeSource(PROSPECTS[:2])  # one page holds them all
+    with caplog.at_level("INFO", logger="target_pardot.finder"):
+        finder(source, "auto", report).find([by_email("ann@x.com")])
+    assert source.reads == []
+    [message] = caplog.messages
+    assert message == (
+        "lookup_strategy auto: the query pages read so far hold all 2 prospects of the "
+        "business unit; using them instead of 1 read by email"
+    )
+
+
+def test_auto_says_how_many_calls_the_rest_of_the_scan_costs(
+    report: RunReport, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = FakeSource(PROSPECTS)
+    with caplog.at_level("INFO", logger="target_pardot.finder"):
+        finder(source, "auto", report).find(
+            [by_email("ann@x.com"), by_email("bob@x.com"), by_email("eve@x.com")]
+        )
+    [message] = caplog.messages
+    assert message == (
+        "lookup_strategy auto: 3 reads by email would cost more than the 2 query calls that "
+        "finish the scan of all 6 prospects; scanning"
+    )

@@ -70,3 +70,18 @@ def test_summary_counts_every_result_and_every_api_call(tmp_path: Path) -> None:
     assert "3 API calls" in text
     assert "1 token calls" in text
     assert "rejects by code (4: 1)" in text
+
+
+def test_reject_warnings_name_pardots_code_only_when_there_is_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=1)
+    report.reject(rejection())
+    report.reject(Rejection(stream="users", record={}, reason="no email", field="email"))
+    with caplog.at_level("WARNING", logger="target_pardot.outcomes"):
+        report.log_rejects()
+    path = tmp_path / "r.jsonl"
+    assert caplog.messages == [
+        f"Rejected 1 record of stream 'users' on field email (Pardot code 4); reasons in {path}",
+        f"Rejected 1 record of stream 'users' on field email; reasons in {path}",
+    ]

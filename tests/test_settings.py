@@ -11,6 +11,7 @@ from target_pardot.settings import (
     PRODUCTION_PARDOT_URL,
     SANDBOX_LOGIN_URL,
     Settings,
+    known_settings,
 )
 
 BASE = {
@@ -137,3 +138,45 @@ def test_decimal_numbers_from_a_config_file_are_accepted() -> None:
     result = settings(max_reject_ratio=Decimal("0.25"), request_timeout=Decimal("2.5"))
     assert result.max_reject_ratio == 0.25
     assert result.request_timeout == 2.5
+
+
+def test_an_unknown_setting_is_refused_naming_the_closest_known_one() -> None:
+    text = problems(api_verison=3)
+    assert "unknown setting 'api_verison' (did you mean 'api_version'?)" in text
+
+
+def test_an_unknown_setting_like_no_known_one_is_refused_too() -> None:
+    assert "unknown setting 'colour'" in problems(colour="blue")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "stream_maps",
+        "stream_map_config",
+        "faker_config",
+        "flattening_enabled",
+        "flattening_max_depth",
+        "batch_size_rows",
+        "add_record_metadata",
+        "load_method",
+        "validate_records",
+        "batch_config",
+        "default_target_schema",
+        "hard_delete",
+        "process_activate_version_messages",
+    ],
+)
+def test_the_sdks_own_settings_are_accepted(name: str) -> None:
+    settings(**{name: None})
+
+
+def test_every_setting_the_target_advertises_is_known() -> None:
+    # The SDK adds its built-in settings to the schema at run time; none of them may be refused.
+    import copy
+
+    from target_pardot.target import TargetPardot
+
+    schema = copy.deepcopy(TargetPardot.config_jsonschema)
+    TargetPardot.append_builtin_config(schema)
+    assert set(schema["properties"]) <= known_settings()

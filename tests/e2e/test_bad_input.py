@@ -87,6 +87,29 @@ def test_a_broken_mapping_stops_the_run_at_max_reject_ratio(
     assert result.states == []
 
 
+def test_a_broken_mapping_stops_within_the_first_batch_before_any_write_of_it(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    # Three records in four have no email under any name the target knows: with the default
+    # batch of 500, all 40 records are one batch, whose 10 good records must not be written.
+    records = [
+        {"email": f"p{n}@example.com"} if n % 4 == 0 else {"mail": f"p{n}@example.com"}
+        for n in range(40)
+    ]
+    result = run_target(
+        target_config(v4, tmp_path, max_reject_ratio=0.5),
+        singer_messages("users", records, state={"done": True}),
+        tmp_path,
+    )
+    assert result.returncode == 1
+    assert "max_reject_ratio" in result.stderr
+    stats = requests.get(f"{v4.url}/_emulator/stats", timeout=10).json()
+    calls = set(stats["call_counts"]) - {"oauth.token"}
+    assert calls == {"v4.customField.query"}, stats  # no write of the batch, not even a read
+    assert v4.prospects() == []
+    assert result.states == []
+
+
 def test_odd_schemas_from_unknown_streams_are_accepted(v4: PardotEmulator, tmp_path: Path) -> None:
     schema = {
         "type": "object",
@@ -114,10 +137,16 @@ def test_odd_schemas_from_unknown_streams_are_accepted(v4: PardotEmulator, tmp_p
 def test_record_before_schema_fails_clearly_and_applies_nothing(
     v4: PardotEmulator, tmp_path: Path
 ) -> None:
-    messages = [{"type": "RECORD", "stream": "users", "record": GOOD}]
+    messages = [
+        *singer_messages("users", [GOOD]),
+        {"type": "RECORD", "stream": "orders", "record": {"email": "early@example.com"}},
+    ]
     result = run_target(target_config(v4, tmp_path), messages, tmp_path)
-    assert result.returncode != 0
-    assert "before a corresponding schema" in result.stderr
+    assert result.returncode == 1
+    [stop] = [line for line in result.stderr.splitlines() if "target-pardot stopped:" in line]
+    assert "input line 3" in stop and "'orders'" in stop and "SCHEMA" in stop
+    assert "Traceback" not in result.stderr
+    assert "early@example.com" not in result.stderr
     assert v4.prospects() == []
 
 

@@ -43,3 +43,26 @@ def test_wrong_credentials_stop_with_salesforces_reason(
     assert "invalid_grant" in result.stderr
     assert "revoked-token-value" not in result.stderr
     assert emulator.api_calls == 0
+
+
+def test_a_misspelt_setting_stops_the_run_naming_the_one_meant(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    config = target_config(emulator, tmp_path, api_verison=3, hard_delete=True)
+    result = run_target(config, singer_messages("users", [{"email": "a@x.com"}]), tmp_path)
+    assert result.returncode == 1
+    assert "unknown setting 'api_verison' (did you mean 'api_version'?)" in result.stderr
+    assert "hard_delete" not in result.stderr  # an SDK setting: accepted
+    assert emulator.api_calls == 0 and emulator.token_calls == 0
+    assert emulator.prospects() == []
+
+
+def test_sdk_settings_this_target_does_not_use_are_accepted_and_reported(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    config = target_config(emulator, tmp_path, hard_delete=True, stream_maps={})
+    result = run_target(config, singer_messages("users", [{"email": "a@x.com"}]), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [line] = [line for line in result.stderr.splitlines() if "hard_delete" in line]
+    assert "does not use" in line and "stream_maps" not in line
+    assert [p["email"] for p in emulator.prospects()] == ["a@x.com"]
