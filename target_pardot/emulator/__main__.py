@@ -62,9 +62,11 @@ def _epilog() -> str:
     return f"""\
 One URL serves everything; it is printed on start and written to --port-file.
 Point target-pardot at it with login_url and pardot_url both set to that URL:
-  POST /services/oauth2/token   Salesforce OAuth token endpoint
-  /api/prospect/version/3|4/... Pardot API v3 and v4 (prospect, customField)
-  /api/v5/objects/...           Pardot API v5 (prospects, custom-fields)
+  POST /services/oauth2/token          Salesforce OAuth token endpoint
+  /api/prospect/version/N/...          Pardot API v3 and v4 (N is 3 or 4)
+  /api/customField/version/N/do/query
+  /api/v5/objects/prospects...         Pardot API v5
+  /api/v5/objects/custom-fields
 
 Inspection and control (JSON; no token needed; not counted as API calls):
 {endpoints}  e.g. curl -s http://127.0.0.1:PORT/_emulator/stats
