@@ -10,9 +10,12 @@ import os
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_pardot.errors import TargetPardotError
+
+if TYPE_CHECKING:
+    from target_pardot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,29 +59,78 @@ class Rejection:
 
 
 class RejectFile:
-    """Appends rejections as JSON Lines to a file only its owner can read.
+    """Writes one run's rejections as JSON Lines to a file only its owner can read.
 
     Rejected records hold personal data, so the file is created 0600 and opened lazily: a run
     that rejects nothing leaves no file behind.
+
+    A scheduled job resends a bad row on every run until someone fixes it, so appending to one
+    file would list that row once per run. Instead each run writes a file of its own:
+
+    - `per_run(directory)` (the default, setting reject_dir): a new file
+      `rejects-<run start, UTC>.jsonl` per run, so every run's rejects are kept apart and old
+      ones can be deleted by age;
+    - `RejectFile(path)` (setting reject_file): one fixed file, replaced by each run that
+      rejects something, so it holds exactly the latest such run's rejects.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, *, per_run: bool = False) -> None:
+        # Absolute, so that the summary names a file the operator can find whatever the
+        # working directory Meltano or cron gave the target.
+        self.path = os.path.abspath(path)
+        self._per_run = per_run
         self._lock = threading.Lock()
         self._handle: Any = None
+
+    @classmethod
+    def per_run(cls, directory: str, started: datetime.datetime | None = None) -> RejectFile:
+        """A file named after the run's start time (UTC, to the second) in `directory`."""
+        started = started or datetime.datetime.now(datetime.timezone.utc)
+        stamp = started.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return cls(os.path.join(directory, f"rejects-{stamp}.jsonl"), per_run=True)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> RejectFile:
+        if settings.reject_file:
+            return cls(settings.reject_file)
+        return cls.per_run(settings.reject_dir)
 
     def write(self, rejection: Rejection) -> None:
         line = json.dumps(rejection.as_json(), default=str, ensure_ascii=False)
         with self._lock:
             if self._handle is None:
-                directory = os.path.dirname(self.path)
-                if directory:
-                    os.makedirs(directory, exist_ok=True)
-                descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                os.chmod(self.path, 0o600)
-                self._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+                self._handle = self._open()
             self._handle.write(line + "\n")
             self._handle.flush()
+
+    def _open(self) -> Any:
+        directory = os.path.dirname(self.path)
+        if directory:
+            # Only a directory created here gets 0700; an existing one is the operator's choice.
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not self._per_run:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        else:
+            descriptor = self._create_new()
+        # os.open's mode only applies to a new file (and the umask may narrow it): make sure
+        # a replaced file is owner-only too.
+        os.chmod(self.path, 0o600)
+        return os.fdopen(descriptor, "w", encoding="utf-8")
+
+    def _create_new(self) -> int:
+        # Two runs that start in the same second into the same directory (two business units
+        # scheduled together) must not share a file: the second one gets a numbered name.
+        stem, suffix = os.path.splitext(self.path)
+        candidate, number = self.path, 1
+        while True:
+            try:
+                descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                number += 1
+                candidate = f"{stem}-{number}{suffix}"
+                continue
+            self.path = candidate
+            return descriptor
 
     def close(self) -> None:
         with self._lock:

@@ -36,7 +36,7 @@ class PardotRun:
     def __init__(self, settings: Settings, *, client: PardotClient | None = None) -> None:
         self.settings = settings
         self.client = client or PardotClient(settings)
-        self.report = RunReport(RejectFile(settings.reject_file), settings.max_reject_ratio)
+        self.report = RunReport(RejectFile.for_settings(settings), settings.max_reject_ratio)
         # Writes and reads get separate pools: a batch write whose answer was lost looks its
         # creates up (reads) from inside a write worker, and with one shared pool every worker
         # could end up waiting for reads queued behind it. Calls in flight stay capped by the

@@ -31,7 +31,7 @@ DEMO_PARDOT_URL = "https://pi.demo.pardot.com"
 AUTH_FLOWS = ("refresh_token", "client_credentials", "jwt_bearer", "password")
 LOOKUP_STRATEGIES = ("auto", "read", "scan")
 SUPPORTED_API_VERSIONS = (3, 4, 5)
-DEFAULT_REJECT_FILE = "target-pardot-rejects.jsonl"
+DEFAULT_REJECT_DIR = "target-pardot-rejects"
 
 # Which credentials each flow needs, beyond client_id (all flows need it).
 FLOW_REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -162,11 +162,19 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "Pardot's raw v4 rule: every such record creates a new prospect.",
     ),
     th.Property(
+        "reject_dir",
+        th.StringType,
+        default=DEFAULT_REJECT_DIR,
+        description="Directory of the reject files: each run that rejects a record writes "
+        "every rejected record, with its stream, Pardot's error code and the reason, to a file "
+        "of its own named after the run's start time (rejects-20261124T130000Z.jsonl, UTC), "
+        "created owner-only (0600). Relative to the working directory (the Meltano project).",
+    ),
+    th.Property(
         "reject_file",
         th.StringType,
-        default=DEFAULT_REJECT_FILE,
-        description="JSON Lines file that receives every rejected record with its stream, "
-        "Pardot's error code and the reason. Created owner-only (0600); appended to.",
+        description="One fixed reject file, used instead of reject_dir: each run that rejects "
+        "a record replaces it, so it holds the rejects of the latest such run only.",
     ),
     th.Property(
         "max_reject_ratio",
@@ -224,7 +232,8 @@ class Settings:
     use_user_id_as_lookup: bool = False
     lookup_strategy: str = "auto"
     match_by_email: bool = True
-    reject_file: str = DEFAULT_REJECT_FILE
+    reject_dir: str = DEFAULT_REJECT_DIR
+    reject_file: str | None = None
     max_reject_ratio: float = 0.5
     max_concurrency: int = 4
     max_retries: int = 6
@@ -269,7 +278,8 @@ class Settings:
             use_user_id_as_lookup=bool(config.get("use_user_id_as_lookup", False)),
             lookup_strategy=config.get("lookup_strategy") or "auto",
             match_by_email=bool(config.get("match_by_email", True)),
-            reject_file=config.get("reject_file") or DEFAULT_REJECT_FILE,
+            reject_dir=config.get("reject_dir") or DEFAULT_REJECT_DIR,
+            reject_file=config.get("reject_file") or None,
             max_reject_ratio=float(config.get("max_reject_ratio", 0.5)),
             max_concurrency=int(config.get("max_concurrency", 4)),
             max_retries=int(config.get("max_retries", 6)),

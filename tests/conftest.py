@@ -101,7 +101,7 @@ class TargetRun:
     returncode: int
     stdout: str
     stderr: str
-    reject_file: Path
+    reject_file: Path | None  # None when the config has none: one file per run in reject_dir
 
     @property
     def states(self) -> list[dict[str, Any]]:
@@ -109,7 +109,7 @@ class TargetRun:
 
     @property
     def rejects(self) -> list[dict[str, Any]]:
-        if not self.reject_file.exists():
+        if self.reject_file is None or not self.reject_file.exists():
             return []
         return [json.loads(line) for line in self.reject_file.read_text().splitlines()]
 
@@ -150,6 +150,10 @@ def run_target(
         env=environment,
         check=False,
     )
+    reject_file = config.get("reject_file")
     return TargetRun(
-        completed.returncode, completed.stdout, completed.stderr, Path(config["reject_file"])
+        completed.returncode,
+        completed.stdout,
+        completed.stderr,
+        Path(reject_file) if reject_file else None,
     )

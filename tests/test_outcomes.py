@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import stat
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from target_pardot.errors import TargetPardotError
 from target_pardot.outcomes import RejectFile, Rejection, Result, RunReport
+from target_pardot.settings import Settings
 
 
 def rejection(n: int = 1) -> Rejection:
@@ -39,6 +41,77 @@ def test_reject_file_is_created_owner_only_and_holds_stream_record_code_and_reas
 def test_a_run_without_rejects_leaves_no_file(tmp_path: Path) -> None:
     RejectFile(str(tmp_path / "rejects.jsonl")).close()
     assert not (tmp_path / "rejects.jsonl").exists()
+
+
+STARTED = datetime.datetime(2026, 11, 24, 13, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def records_in(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line)["record"] for line in path.read_text().splitlines()]
+
+
+def test_each_run_gets_its_own_file_named_after_its_start_time(tmp_path: Path) -> None:
+    first = RejectFile.per_run(str(tmp_path / "rejects"), STARTED)
+    first.write(rejection(1))
+    first.close()
+    later = RejectFile.per_run(str(tmp_path / "rejects"), STARTED + datetime.timedelta(hours=1))
+    later.write(rejection(1))
+    later.close()
+
+    assert first.path == str(tmp_path / "rejects" / "rejects-20261124T130000Z.jsonl")
+    assert later.path == str(tmp_path / "rejects" / "rejects-20261124T140000Z.jsonl")
+    for path in (Path(first.path), Path(later.path)):
+        assert records_in(path) == [{"email": "bad1"}]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "rejects").stat().st_mode) == 0o700
+
+
+def test_runs_starting_in_the_same_second_do_not_share_a_file(tmp_path: Path) -> None:
+    one = RejectFile.per_run(str(tmp_path), STARTED)
+    two = RejectFile.per_run(str(tmp_path), STARTED)
+    one.write(rejection(1))
+    two.write(rejection(2))
+    one.close()
+    two.close()
+    assert Path(one.path).name == "rejects-20261124T130000Z.jsonl"
+    assert Path(two.path).name == "rejects-20261124T130000Z-2.jsonl"
+    assert records_in(Path(one.path)) == [{"email": "bad1"}]
+    assert records_in(Path(two.path)) == [{"email": "bad2"}]
+
+
+def test_a_fixed_reject_file_holds_the_latest_run_only(tmp_path: Path) -> None:
+    path = tmp_path / "rejects.jsonl"
+    for run in range(2):
+        rejects = RejectFile(str(path))
+        rejects.write(rejection(1))
+        rejects.write(rejection(run + 10))
+        rejects.close()
+    assert records_in(path) == [{"email": "bad1"}, {"email": "bad11"}]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_reject_file_setting_wins_over_the_directory(tmp_path: Path) -> None:
+    base = {"business_unit_id": "0Uv000000000001AAA", "access_token": "t"}
+    per_run = RejectFile.for_settings(Settings.from_config(base))
+    assert Path(per_run.path).parent == Path.cwd() / "target-pardot-rejects"
+    assert Path(per_run.path).name.startswith("rejects-")
+    fixed = Settings.from_config(
+        {**base, "reject_dir": str(tmp_path), "reject_file": str(tmp_path / "r.jsonl")}
+    )
+    assert RejectFile.for_settings(fixed).path == str(tmp_path / "r.jsonl")
+
+
+def test_summary_names_the_reject_file_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    report = RunReport(RejectFile.per_run("out", STARTED), max_reject_ratio=1)
+    report.saw(1)
+    report.reject(rejection())
+    report.rejects.close()
+    expected = tmp_path / "out" / "rejects-20261124T130000Z.jsonl"
+    assert report.summary({}).endswith(f"in {expected}")
+    assert expected.exists()
 
 
 def test_reject_ratio_stops_the_run_only_after_enough_records(tmp_path: Path) -> None:

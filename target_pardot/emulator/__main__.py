@@ -18,11 +18,86 @@ from target_pardot.settings import is_loopback
 from .oauth import DEFAULT_CREDENTIALS
 from .server import PardotEmulator
 
+# The inspection and control endpoints (control.py), for the --help epilog. A test compares
+# this list with the routes control.py serves, so a new endpoint cannot go undocumented.
+CONTROL_ENDPOINTS: tuple[tuple[str, str], ...] = (
+    (
+        "GET  /_emulator/prospects[?include_archived=true]",
+        "every prospect held, custom fields included (a JSON list)",
+    ),
+    (
+        "GET  /_emulator/stats",
+        "calls received: call_counts per endpoint (v4.prospect.batchUpsert...),\n"
+        "api_calls, token_calls, max_in_flight",
+    ),
+    (
+        "POST /_emulator/prospects",
+        'add a prospect: {"email": "a@example.com", "first_name": "A"}',
+    ),
+    (
+        "POST /_emulator/custom-fields",
+        'add a custom field: {"field_id": "org_id", "type": "Text", "multi": false}',
+    ),
+    (
+        "POST /_emulator/queue-error",
+        "the next calls fail with this Pardot error code:\n"
+        '{"code": 66, "endpoint": "v4.prospect.batchUpsert", "count": 2}\n'
+        "(endpoint names as in /_emulator/stats; none: any endpoint)",
+    ),
+    (
+        "POST /_emulator/reset-daily-usage",
+        "start a new day for --daily-limit (no more error 122)",
+    ),
+)
+
+
+def _epilog() -> str:
+    endpoints = "".join(
+        f"  {route}\n" + "".join(f"      {line}\n" for line in text.splitlines())
+        for route, text in CONTROL_ENDPOINTS
+    )
+    credentials = "\n".join(
+        f"  {name.ljust(17)} {value}" for name, value in DEFAULT_CREDENTIALS.items()
+    )
+    return f"""\
+One URL serves everything; it is printed on start and written to --port-file.
+Point target-pardot at it with login_url and pardot_url both set to that URL:
+  POST /services/oauth2/token          Salesforce OAuth token endpoint
+  /api/prospect/version/N/...          Pardot API v3 and v4 (N is 3 or 4)
+  /api/customField/version/N/do/query
+  /api/v5/objects/prospects...         Pardot API v5
+  /api/v5/objects/custom-fields
+
+Inspection and control (JSON; no token needed; not counted as API calls):
+{endpoints}  e.g. curl -s http://127.0.0.1:PORT/_emulator/stats
+
+Credentials accepted (made up, not secrets; --business-unit-id changes the unit):
+{credentials}
+  Grants: refresh_token, client_credentials, password (client_id and client_secret
+  too), and jwt_bearer (iss = client_id, sub = username, RS256; the signature is
+  checked only with --jwt-public-key). Anything else is refused like Salesforce does.
+
+Seeding: --seed FILE reads JSON Lines, one prospect per line: {{"email": ...}} plus
+Pardot field names (first_name, company, ...; created_at/updated_at to backdate).
+Custom fields must be declared first with --custom-field, e.g. --custom-field
+org_id --custom-field tags:Checkbox:multi --custom-field seats:Number.
+
+Fault injection: --latency, --concurrency-limit (the call over it gets error 66),
+--daily-limit (error 122 once used up), --token-ttl (error 184, the target
+refreshes), --fail-every N (HTTP 500, nothing applied), --drop-after-commit-every N
+(applied, then no answer), and POST /_emulator/queue-error for any Pardot code.
+
+Stop it with Ctrl-C or SIGTERM. Everything is in memory: a restart starts empty.
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pardot-emulator",
-        description="Local emulator of Salesforce OAuth and the Pardot API (loopback only).",
+        description="Local emulator of Salesforce OAuth and the Pardot API (loopback only), "
+        "for trying target-pardot and testing pipelines without a Pardot account.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
@@ -31,27 +106,56 @@ def _parser() -> argparse.ArgumentParser:
         "--ampsea",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="allow several prospects per email (v4); --no-ampsea for v3",
+        help="allow several prospects per email, as api_version 4 expects; --no-ampsea makes "
+        "emails unique, as api_version 3 expects (v5 works with both)",
     )
-    parser.add_argument("--business-unit-id", default=DEFAULT_CREDENTIALS["business_unit_id"])
+    parser.add_argument(
+        "--business-unit-id",
+        default=DEFAULT_CREDENTIALS["business_unit_id"],
+        help="the only business unit id accepted (default %(default)s)",
+    )
     parser.add_argument("--seed", type=Path, help="JSON Lines file of prospects to add")
     parser.add_argument(
         "--custom-field",
         action="append",
         default=[],
         metavar="FIELD_ID[:TYPE[:multi]]",
-        help="add a custom field (repeatable)",
+        help="add a custom field, TYPE Text (default), Number, Date, Checkbox...; "
+        "multi for a multi-value field (repeatable)",
     )
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per API request")
-    parser.add_argument("--concurrency-limit", type=int, default=5)
-    parser.add_argument("--daily-limit", type=int, default=None)
-    parser.add_argument("--token-ttl", type=float, default=None, help="token lifetime, seconds")
-    parser.add_argument("--fail-every", type=int, default=None, help="every Nth call -> 500")
+    parser.add_argument(
+        "--jwt-public-key",
+        type=Path,
+        metavar="PEM_FILE",
+        help="check jwt_bearer assertions against this public key (the connected app's "
+        "certificate key); without it any RS256 assertion with the right claims is accepted",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every API call"
+    )
+    parser.add_argument(
+        "--concurrency-limit",
+        type=int,
+        default=5,
+        help="API calls in flight at once before error 66 (default 5, as Pardot)",
+    )
+    parser.add_argument(
+        "--daily-limit",
+        type=int,
+        default=None,
+        help="API calls allowed before error 122, the daily quota (default: no limit)",
+    )
+    parser.add_argument(
+        "--token-ttl", type=float, default=None, help="access token lifetime in seconds"
+    )
+    parser.add_argument(
+        "--fail-every", type=int, default=None, help="every Nth API call answers HTTP 500"
+    )
     parser.add_argument(
         "--drop-after-commit-every",
         type=int,
         default=None,
-        help="every Nth call is applied, then the connection is dropped",
+        help="every Nth API call is applied, then the connection is dropped",
     )
     return parser
 
@@ -94,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
+    try:
+        jwt_public_key = (
+            args.jwt_public_key.read_text(encoding="utf-8") if args.jwt_public_key else None
+        )
+    except OSError as exc:
+        parser.error(f"--jwt-public-key: {exc}")
     emulator = PardotEmulator(
         ampsea=args.ampsea,
         business_unit_id=args.business_unit_id,
@@ -103,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl_seconds=args.token_ttl,
         fail_every=args.fail_every,
         drop_after_commit_every=args.drop_after_commit_every,
+        jwt_public_key=jwt_public_key,
         host=args.host,
         port=args.port,
     )

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 
+from target_pardot.emulator import control
 from target_pardot.emulator.__main__ import main
+from target_pardot.emulator.oauth import JWT_BEARER
+from tests.conftest import rsa_key_pair
 
 from .helpers import BU, CREDS, TIMEOUT, refresh_form
 
@@ -115,3 +121,89 @@ def test_cli_rejects_a_bad_seed_file(tmp_path: Path, capsys: pytest.CaptureFixtu
         main(["--seed", str(seed)])
     assert exit_info.value.code == 2
     assert "seed.jsonl:1" in capsys.readouterr().err
+
+
+def control_routes_in_code() -> set[str]:
+    """Every "METHOD /_emulator/..." route that control.py compares requests against."""
+    tree = ast.parse(Path(control.__file__).read_text(encoding="utf-8"))
+    routes = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Tuple) and len(node.elts) == 2:
+            method, path = node.elts
+            if (
+                isinstance(method, ast.Constant)
+                and isinstance(path, ast.Constant)
+                and str(path.value).startswith("/_emulator/")
+            ):
+                routes.add(f"{method.value} {path.value}")
+    return routes
+
+
+def help_text() -> str:
+    command = Path(sys.executable).with_name("pardot-emulator")
+    shown = subprocess.run(
+        [str(command), "--help"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    return re.sub(r"\s+", " ", shown)
+
+
+def test_help_documents_every_control_endpoint_the_code_serves() -> None:
+    routes = control_routes_in_code()
+    assert {"GET /_emulator/prospects", "GET /_emulator/stats"} <= routes  # the parse works
+    shown = help_text()
+    undocumented = [route for route in sorted(routes) if route not in shown]
+    assert not undocumented, (
+        f"add these to CONTROL_ENDPOINTS in emulator/__main__.py: {undocumented}"
+    )
+    documented = set(re.findall(r"\b(GET|POST|PUT|PATCH|DELETE) (/_emulator/[\w/-]+)", shown))
+    assert {f"{method} {path}" for method, path in documented} == routes
+
+
+def test_help_names_the_credentials_seeding_and_fault_options() -> None:
+    shown = help_text()
+    for value in CREDS.values():
+        assert value in shown
+    for option in ("--seed", "--custom-field", "--daily-limit", "--fail-every", "--latency"):
+        assert option in shown
+    assert "/services/oauth2/token" in shown
+
+
+def test_jwt_public_key_makes_the_cli_check_assertion_signatures(tmp_path: Path) -> None:
+    private, public = rsa_key_pair()
+    other_private, _ = rsa_key_pair()
+    key_file = tmp_path / "public.pem"
+    key_file.write_text(public)
+    port_file = tmp_path / "emulator.url"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "target_pardot.emulator",
+            "--port-file",
+            str(port_file),
+            "--jwt-public-key",
+            str(key_file),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = _wait_for(port_file, process)
+        claims = {"iss": CREDS["client_id"], "sub": CREDS["username"], "aud": url}
+        claims["exp"] = int(time.time()) + 180
+
+        def grant(key: str) -> int:
+            assertion = jwt.encode(claims, key, algorithm="RS256")
+            form = {"grant_type": JWT_BEARER, "assertion": assertion}
+            return requests.post(
+                f"{url}/services/oauth2/token", data=form, timeout=TIMEOUT
+            ).status_code
+
+        assert grant(private) == 200
+        assert grant(other_private) == 400
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)

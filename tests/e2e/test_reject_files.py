@@ -1,0 +1,61 @@
+"""Reject files on a schedule: a bad row that every run resends is written once per file, never
+piled up in one file, and the summary says where the run's rejects are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from target_pardot.emulator import PardotEmulator
+from tests.conftest import TargetRun, run_target, singer_messages, target_config
+
+BAD = {"email": "not-an-email", "first_name": "Bad"}
+GOOD = {"email": "good@example.com", "first_name": "Good"}
+
+
+def lines_of(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def rows_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line)["record"] for line in lines_of(path)]
+
+
+def named_file(run: TargetRun) -> Path:
+    """The reject file the run's summary names (it ends the summary: '... in <path>')."""
+    assert "1 rejected" in run.summary, run.stderr[-3000:]
+    return Path(run.summary.rsplit(" in ", 1)[1].strip())
+
+
+def test_scheduled_runs_resending_a_bad_row_write_it_once_per_run_file(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    reject_dir = tmp_path / "rejects"
+    config = target_config(emulator, tmp_path, reject_dir=str(reject_dir))
+    del config["reject_file"]  # the default: one file per run in reject_dir
+    named = []
+    for run in range(2):
+        work = tmp_path / f"run{run}"
+        work.mkdir()
+        result = run_target(config, singer_messages("users", [BAD, GOOD]), work)
+        assert result.returncode == 0, result.stderr[-3000:]
+        named.append(named_file(result))
+
+    files = sorted(reject_dir.iterdir())
+    assert sorted(named) == files and len(files) == 2, (named, files)
+    for path in files:
+        assert path.name.startswith("rejects-") and path.suffix == ".jsonl"
+        assert rows_of(path) == [BAD]
+    assert [p["email"] for p in emulator.prospects()] == ["good@example.com"]
+
+
+def test_a_fixed_reject_file_is_replaced_not_appended_to(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    config = target_config(emulator, tmp_path)
+    for _ in range(2):
+        result = run_target(config, singer_messages("users", [BAD, GOOD]), tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert named_file(result) == result.reject_file
+    assert rows_of(result.reject_file) == [BAD]
