@@ -213,32 +213,40 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
 ).to_dict()
 
 
+# Each setting's default is declared once, in the schema above; everything below reads it here.
+DEFAULTS: dict[str, Any] = {
+    name: spec["default"] for name, spec in CONFIG_SCHEMA["properties"].items() if "default" in spec
+}
+
+
 @dataclass(frozen=True)
 class Settings:
+    """The checked settings of one run. Build it with `from_config`, which fills in defaults."""
+
     business_unit_id: str
     auth_flow: str
     login_url: str
     pardot_url: str
     api_version: int
-    client_id: str | None = None
-    client_secret: str | None = None
-    refresh_token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    private_key: str | None = None
-    access_token: str | None = None
-    campaign_id: int | None = None
-    lookup_field: str | None = None
-    use_user_id_as_lookup: bool = False
-    lookup_strategy: str = "auto"
-    match_by_email: bool = True
-    reject_dir: str = DEFAULT_REJECT_DIR
-    reject_file: str | None = None
-    max_reject_ratio: float = 0.5
-    max_concurrency: int = 4
-    max_retries: int = 6
-    max_retry_seconds: float = 300.0
-    request_timeout: float = 60.0
+    client_id: str | None
+    client_secret: str | None
+    refresh_token: str | None
+    username: str | None
+    password: str | None
+    private_key: str | None
+    access_token: str | None
+    campaign_id: int | None
+    lookup_field: str | None
+    use_user_id_as_lookup: bool
+    lookup_strategy: str
+    match_by_email: bool
+    reject_dir: str
+    reject_file: str | None
+    max_reject_ratio: float
+    max_concurrency: int
+    max_retries: int
+    max_retry_seconds: float
+    request_timeout: float
 
     def __repr__(self) -> str:
         # Settings hold secrets; a repr that ends up in a traceback or log must not show them.
@@ -250,42 +258,52 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        errors = list(_problems(config))
+        values = with_defaults(config)
+        errors = list(_problems(config, values))
         if errors:
             raise ConfigValidationError(
                 "target-pardot settings are invalid: " + "; ".join(errors), errors=errors
             )
-        sandbox = bool(config.get("sandbox", False))
+        sandbox = bool(values["sandbox"])
         return cls(
-            business_unit_id=config["business_unit_id"],
-            auth_flow=config.get("auth_flow") or "refresh_token",
+            business_unit_id=values["business_unit_id"],
+            auth_flow=values["auth_flow"],
             login_url=_strip(
-                config.get("login_url") or (SANDBOX_LOGIN_URL if sandbox else PRODUCTION_LOGIN_URL)
+                values.get("login_url") or (SANDBOX_LOGIN_URL if sandbox else PRODUCTION_LOGIN_URL)
             ),
             pardot_url=_strip(
-                config.get("pardot_url") or (DEMO_PARDOT_URL if sandbox else PRODUCTION_PARDOT_URL)
+                values.get("pardot_url") or (DEMO_PARDOT_URL if sandbox else PRODUCTION_PARDOT_URL)
             ),
-            api_version=int(config.get("api_version", 4)),
-            client_id=config.get("client_id") or None,
-            client_secret=config.get("client_secret") or None,
-            refresh_token=config.get("refresh_token") or None,
-            username=config.get("username") or None,
-            password=config.get("password") or None,
-            private_key=config.get("private_key") or None,
-            access_token=config.get("access_token") or None,
-            campaign_id=config.get("campaign_id"),
-            lookup_field=config.get("lookup_field") or None,
-            use_user_id_as_lookup=bool(config.get("use_user_id_as_lookup", False)),
-            lookup_strategy=config.get("lookup_strategy") or "auto",
-            match_by_email=bool(config.get("match_by_email", True)),
-            reject_dir=config.get("reject_dir") or DEFAULT_REJECT_DIR,
-            reject_file=config.get("reject_file") or None,
-            max_reject_ratio=float(config.get("max_reject_ratio", 0.5)),
-            max_concurrency=int(config.get("max_concurrency", 4)),
-            max_retries=int(config.get("max_retries", 6)),
-            max_retry_seconds=float(config.get("max_retry_seconds", 300)),
-            request_timeout=float(config.get("request_timeout", 60)),
+            api_version=int(values["api_version"]),
+            client_id=values.get("client_id"),
+            client_secret=values.get("client_secret"),
+            refresh_token=values.get("refresh_token"),
+            username=values.get("username"),
+            password=values.get("password"),
+            private_key=values.get("private_key"),
+            access_token=values.get("access_token"),
+            campaign_id=values.get("campaign_id"),
+            lookup_field=values.get("lookup_field"),
+            use_user_id_as_lookup=bool(values["use_user_id_as_lookup"]),
+            lookup_strategy=values["lookup_strategy"],
+            match_by_email=bool(values["match_by_email"]),
+            reject_dir=values["reject_dir"],
+            reject_file=values.get("reject_file"),
+            max_reject_ratio=float(values["max_reject_ratio"]),
+            max_concurrency=int(values["max_concurrency"]),
+            max_retries=int(values["max_retries"]),
+            max_retry_seconds=float(values["max_retry_seconds"]),
+            request_timeout=float(values["request_timeout"]),
         )
+
+
+def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config with each missing, null or empty-text setting at its schema default.
+
+    Meltano passes an unset setting as null or "", which means "the default" here too.
+    """
+    given = {name: value for name, value in config.items() if value is not None and value != ""}
+    return {**DEFAULTS, **given}
 
 
 @functools.cache
@@ -321,7 +339,7 @@ def _strip(url: str) -> str:
     return url.rstrip("/")
 
 
-def _problems(config: Mapping[str, Any]) -> list[str]:
+def _problems(config: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
     problems = _unknown_setting_problems(list(config))
     business_unit_id = config.get("business_unit_id")
     if not business_unit_id:
@@ -333,7 +351,7 @@ def _problems(config: Mapping[str, Any]) -> list[str]:
             f"{str(business_unit_id)[:3]!r})"
         )
 
-    flow = config.get("auth_flow") or "refresh_token"
+    flow = values["auth_flow"]
     if flow not in AUTH_FLOWS:
         problems.append(f"auth_flow must be one of {', '.join(AUTH_FLOWS)} (got {flow!r})")
     elif not config.get("access_token"):
@@ -351,27 +369,27 @@ def _problems(config: Mapping[str, Any]) -> list[str]:
             if problem:
                 problems.append(problem)
 
-    version = config.get("api_version", 4)
+    version = values["api_version"]
     if version not in SUPPORTED_API_VERSIONS:
         problems.append(f"api_version must be 3, 4 or 5 (got {version!r})")
 
-    concurrency = config.get("max_concurrency", 4)
+    concurrency = values["max_concurrency"]
     if not isinstance(concurrency, int) or not 1 <= concurrency <= 5:
         problems.append(
             f"max_concurrency must be between 1 and 5: Pardot allows 5 calls in flight per "
             f"account (got {concurrency!r})"
         )
 
-    ratio = config.get("max_reject_ratio", 0.5)
+    ratio = values["max_reject_ratio"]
     if not _is_number(ratio) or not 0 <= ratio <= 1:
         problems.append(f"max_reject_ratio must be between 0 and 1 (got {ratio!r})")
 
     for name in ("max_retries", "max_retry_seconds", "request_timeout"):
-        value = config.get(name)
-        if value is not None and (not _is_number(value) or value < 0):
+        value = values[name]
+        if (not _is_number(value) or value < 0):
             problems.append(f"{name} must be a non-negative number (got {value!r})")
 
-    strategy = config.get("lookup_strategy") or "auto"
+    strategy = values["lookup_strategy"]
     if strategy not in LOOKUP_STRATEGIES:
         problems.append(f"lookup_strategy must be one of {', '.join(LOOKUP_STRATEGIES)}")
 

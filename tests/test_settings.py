@@ -6,6 +6,7 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_pardot.settings import (
+    CONFIG_SCHEMA,
     DEMO_PARDOT_URL,
     PRODUCTION_LOGIN_URL,
     PRODUCTION_PARDOT_URL,
@@ -180,3 +181,23 @@ def test_every_setting_the_target_advertises_is_known() -> None:
     schema = copy.deepcopy(TargetPardot.config_jsonschema)
     TargetPardot.append_builtin_config(schema)
     assert set(schema["properties"]) <= known_settings()
+
+
+def test_every_default_comes_from_the_schema_users_see_in_about() -> None:
+    settings = Settings.from_config({"business_unit_id": "0Uv000000000001AAA", "access_token": "t"})
+    for name, spec in CONFIG_SCHEMA["properties"].items():
+        if "default" in spec and hasattr(settings, name):
+            assert getattr(settings, name) == spec["default"], name
+
+
+def test_null_and_empty_settings_mean_the_default_as_meltano_passes_unset_ones() -> None:
+    settings = Settings.from_config(
+        {
+            "business_unit_id": "0Uv000000000001AAA",
+            "access_token": "t",
+            "api_version": None,
+            "lookup_strategy": "",
+            "max_retries": None,
+        }
+    )
+    assert (settings.api_version, settings.lookup_strategy, settings.max_retries) == (4, "auto", 6)
