@@ -43,7 +43,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator  # noqa: E402
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator  # noqa: E402
 
 TARGET = str(Path(sys.executable).with_name("target-pardot"))
 MEASURE = Path(__file__).resolve().with_name("measure.py")

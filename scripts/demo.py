@@ -72,7 +72,7 @@ def start_emulator(port_file: Path, timeout: float) -> tuple[subprocess.Popen[by
     try:
         command = [executable("pardot-emulator")]
     except DemoError:
-        command = [sys.executable, "-m", "target_pardot.emulator"]
+        command = [sys.executable, "-m", "pardot_emulator"]
     command += [
         "--port", "0",
         "--port-file", str(port_file),

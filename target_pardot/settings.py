@@ -386,7 +386,7 @@ def _problems(config: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]
 
     for name in ("max_retries", "max_retry_seconds", "request_timeout"):
         value = values[name]
-        if (not _is_number(value) or value < 0):
+        if not _is_number(value) or value < 0:
             problems.append(f"{name} must be a non-negative number (got {value!r})")
 
     strategy = values["lookup_strategy"]

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 
 TARGET_COMMAND = str(Path(sys.executable).with_name("target-pardot"))
 

@@ -16,7 +16,7 @@ import pytest
 from singer_sdk.testing import get_target_test_class, target_tests
 from singer_sdk.testing.suites import SingerTestSuite
 
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.target import TargetPardot
 
 # get_target_test_class takes its config when the module is imported, so the emulator starts

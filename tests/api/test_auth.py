@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.api.auth import OAuthTokens, StaticToken, token_source
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.errors import AuthenticationError
 from target_pardot.settings import Settings
 from tests.conftest import rsa_key_pair

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.api.client import PardotClient
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.errors import (
     AmbiguousWriteError,
     AuthenticationError,

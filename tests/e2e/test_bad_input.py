@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 from tests.conftest import run_target, singer_messages, target_config
 
 GOOD = {"email": "good@example.com", "first_name": "Good"}

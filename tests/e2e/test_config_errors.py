@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 from tests.conftest import run_target, singer_messages, target_config
 
 

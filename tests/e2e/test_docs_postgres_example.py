@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 from tests.conftest import run_target, singer_messages, target_config
 
 yaml = pytest.importorskip("yaml")

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 
 yaml = pytest.importorskip("yaml")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 from target_pardot.settings import CONFIG_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]

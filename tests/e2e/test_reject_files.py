@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 from tests.conftest import TargetRun, run_target, singer_messages, target_config
 
 BAD = {"email": "not-an-email", "first_name": "Bad"}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 from tests.conftest import TARGET_COMMAND, run_target, singer_messages, target_config
 
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 
 from .helpers import Api
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import requests
 
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 
 CREDS = DEFAULT_CREDENTIALS
 BU = CREDS["business_unit_id"]

@@ -16,9 +16,9 @@ import jwt
 import pytest
 import requests
 
-from target_pardot.emulator import control
-from target_pardot.emulator.__main__ import main
-from target_pardot.emulator.oauth import JWT_BEARER
+from pardot_emulator import control
+from pardot_emulator.__main__ import main
+from pardot_emulator.oauth import JWT_BEARER
 from tests.conftest import rsa_key_pair
 
 from .helpers import BU, CREDS, TIMEOUT, refresh_form
@@ -53,7 +53,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "target_pardot.emulator",
+            "pardot_emulator",
             "--port",
             "0",
             "--port-file",
@@ -178,7 +178,7 @@ def test_jwt_public_key_makes_the_cli_check_assertion_signatures(tmp_path: Path)
         [
             sys.executable,
             "-m",
-            "target_pardot.emulator",
+            "pardot_emulator",
             "--port-file",
             str(port_file),
             "--jwt-public-key",

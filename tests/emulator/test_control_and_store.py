@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from target_pardot.emulator import DEFAULT_CREDENTIALS, PardotEmulator
+from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 
 from .helpers import TIMEOUT
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 
 from .helpers import BU, TIMEOUT, Api, err_code, get_token
 

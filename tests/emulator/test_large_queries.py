@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from target_pardot.emulator import PardotEmulator
-from target_pardot.emulator.clock import Clock
-from target_pardot.emulator.store import Store
+from pardot_emulator import PardotEmulator
+from pardot_emulator.clock import Clock
+from pardot_emulator.store import Store
 
 from .helpers import Api
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import jwt
 import pytest
 
-from target_pardot.emulator import PardotEmulator
+from pardot_emulator import PardotEmulator
 from tests.conftest import rsa_key_pair
 
 from .helpers import CREDS, Api, err_code, refresh_form, token_request

@@ -13,8 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from target_pardot.settings import is_loopback
-
+from .loopback import is_loopback
 from .oauth import DEFAULT_CREDENTIALS
 from .server import PardotEmulator
 

@@ -25,14 +25,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from target_pardot.settings import is_loopback
-
 from . import control, v5, v34
 from .clock import Clock
 from .context import ApiContext, ApiResult, Reply
 from .errors import PardotError
 from .faults import FaultPlan
 from .gate import Knobs, Verdict, admit
+from .loopback import is_loopback
 from .oauth import DEFAULT_CREDENTIALS, TOKEN_PATH, TokenBook, token_response
 from .render import HTML_TYPE, JSON_TYPE, encode, fail, html_error
 from .store import Store

@@ -1,7 +1,7 @@
 """A local emulator of Salesforce OAuth and the Pardot (Account Engagement) API, for tests
 and demos. It listens on 127.0.0.1 only and never touches the network beyond it.
 
-    from target_pardot.emulator import PardotEmulator, DEFAULT_CREDENTIALS
+    from pardot_emulator import PardotEmulator, DEFAULT_CREDENTIALS
 
     with PardotEmulator(ampsea=True) as emu:
         emu.add_custom_field("org_id")
