@@ -22,7 +22,7 @@ from target_pardot.api.client import PardotClient
 from target_pardot.errors import RecordError
 from target_pardot.fields import FieldCatalog
 from target_pardot.identify import Identify
-from target_pardot.matching import Group, Identity
+from target_pardot.matching import Group, Identity, new_identity
 from target_pardot.outcomes import RunReport
 from target_pardot.plan import Plan
 from target_pardot.prepare import Prepared
@@ -68,14 +68,19 @@ def reject_group(report: RunReport, group: Group, problem: RecordError) -> None:
         report.reject(member.reject(problem.reason, field=problem.field, code=problem.code))
 
 
-def email_or_lookup_identity(prepared: Prepared, settings: Settings) -> Identity | None:
-    """v4/v5 precedence after id and fid: the lookup value, then the email (if matching by
-    email), else None: Pardot's raw rule, every such record creates a prospect."""
+def v4_identity(prepared: Prepared, settings: Settings) -> Identity:
+    """v4's precedence, which v5 shares: Pardot id, Salesforce fid, lookup value, email; with
+    `match_by_email: false`, none (Pardot's raw rule: every such record creates a prospect)."""
+    identify = prepared.identify
+    if identify.pardot_id:
+        return Identity("id", identify.pardot_id, fid=identify.pardot_fid)
+    if identify.pardot_fid:
+        return Identity("fid", identify.pardot_fid)
     if settings.lookup_field and prepared.lookup_value is not None:
         return Identity("lookup", prepared.lookup_value)
     if settings.match_by_email:
         return Identity("email", (prepared.email or "").lower())
-    return None
+    return new_identity()
 
 
 def require_some_identity(identify: Identify) -> None:

@@ -17,9 +17,9 @@ from target_pardot.api.client import PardotClient
 from target_pardot.dialects.base import (
     Found,
     RunTools,
-    email_or_lookup_identity,
     reject_group,
     require_some_identity,
+    v4_identity,
 )
 from target_pardot.dialects.batches import BatchWriter, WriteItem, apply_outcome, write_resolving
 from target_pardot.dialects.customfields import load_v34_catalog
@@ -27,7 +27,7 @@ from target_pardot.errors import PardotAPIError
 from target_pardot.fields import FieldCatalog
 from target_pardot.finder import Candidate, ProspectFinder
 from target_pardot.identify import Identify
-from target_pardot.matching import Group, Identity, new_identity
+from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import Result
 from target_pardot.plan import Action, Plan, Step
 from target_pardot.prepare import Prepared
@@ -150,12 +150,7 @@ class V4Dialect:
         require_some_identity(identify)
 
     def identity_of(self, prepared: Prepared) -> Identity:
-        identify = prepared.identify
-        if identify.pardot_id:
-            return Identity("id", identify.pardot_id, fid=identify.pardot_fid)
-        if identify.pardot_fid:
-            return Identity("fid", identify.pardot_fid)
-        return email_or_lookup_identity(prepared, self._tools.settings) or new_identity()
+        return v4_identity(prepared, self._tools.settings)
 
     def find(self, groups: list[Group]) -> Found:
         to_find = [group for group in groups if group.identity.kind in ("lookup", "email")]

@@ -33,9 +33,9 @@ from target_pardot.api.codes import ErrorClass
 from target_pardot.dialects.base import (
     Found,
     RunTools,
-    email_or_lookup_identity,
     reject_group,
     require_some_identity,
+    v4_identity,
 )
 from target_pardot.dialects.customfields import load_v5_catalog
 from target_pardot.dialects.v5.bodies import field_of
@@ -45,7 +45,7 @@ from target_pardot.errors import PardotAPIError, RecordError
 from target_pardot.fields import FieldCatalog
 from target_pardot.finder import ProspectFinder
 from target_pardot.identify import Identify
-from target_pardot.matching import Group, Identity, new_identity
+from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import Result
 from target_pardot.plan import Action, Plan, Step
 from target_pardot.prepare import Prepared
@@ -135,12 +135,7 @@ class V5Dialect:
         require_some_identity(identify)
 
     def identity_of(self, prepared: Prepared) -> Identity:
-        identify = prepared.identify
-        if identify.pardot_id:
-            return Identity("id", identify.pardot_id, fid=identify.pardot_fid)
-        if identify.pardot_fid:
-            return Identity("fid", identify.pardot_fid)
-        return email_or_lookup_identity(prepared, self._tools.settings) or new_identity()
+        return v4_identity(prepared, self._tools.settings)
 
     def find(self, groups: list[Group]) -> Found:
         with self._lock:
