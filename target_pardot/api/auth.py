@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -20,6 +21,8 @@ from target_pardot.errors import AuthenticationError
 from target_pardot.settings import Settings
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 (a URL path, not a secret)
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Salesforce answers this when two token requests for the same grant overlap: retry it.
 ALREADY_PROCESSING = "token request is already being processed"
@@ -110,7 +113,7 @@ class OAuthTokens:
         claims = {
             "iss": settings.client_id,
             "sub": settings.username,
-            "aud": settings.login_url,
+            "aud": jwt_audience(settings.login_url),
             # Salesforce accepts assertions valid for at most 3 minutes.
             "exp": int(time.time()) + 180,
         }
@@ -181,3 +184,18 @@ def token_source(
     if settings.access_token:
         return StaticToken(settings.access_token)
     return OAuthTokens(settings, session, on_token_call=on_token_call)
+
+
+def jwt_audience(login_url: str) -> str:
+    """The `aud` Salesforce accepts in a JWT bearer assertion for this login host.
+
+    It must be login.salesforce.com or test.salesforce.com even when tokens are fetched from a
+    My Domain URL (acme.my.salesforce.com, acme--dev.sandbox.my.salesforce.com); only another
+    host (a community URL, or a local emulator) is its own audience.
+    """
+    host = (urlsplit(login_url).hostname or "").lower()
+    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+        return SANDBOX_AUDIENCE
+    if host == "login.salesforce.com" or host.endswith(".my.salesforce.com"):
+        return PRODUCTION_AUDIENCE
+    return login_url

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
-from target_pardot.api.auth import OAuthTokens, StaticToken, token_source
+from target_pardot.api.auth import OAuthTokens, StaticToken, jwt_audience, token_source
 from target_pardot.errors import AuthenticationError
 from target_pardot.settings import Settings
 from tests.conftest import rsa_key_pair
@@ -168,3 +168,20 @@ def test_an_overlapping_token_request_is_retried_not_fatal() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("login_url", "audience"),
+    [
+        ("https://login.salesforce.com", "https://login.salesforce.com"),
+        ("https://test.salesforce.com", "https://test.salesforce.com"),
+        # My Domain hosts issue tokens, but Salesforce wants login/test as the audience.
+        ("https://acme.my.salesforce.com", "https://login.salesforce.com"),
+        ("https://acme--dev.sandbox.my.salesforce.com", "https://test.salesforce.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ],
+)
+def test_the_jwt_audience_is_login_or_test_even_from_a_my_domain_host(
+    login_url: str, audience: str
+) -> None:
+    assert jwt_audience(login_url) == audience
