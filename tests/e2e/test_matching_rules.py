@@ -111,9 +111,7 @@ def ampsea_pardot(request: pytest.FixtureRequest, make_emulator: Any, tmp_path: 
 # -- Pardot id and Salesforce fid ------------------------------------------------------------
 
 
-def test_a_pardot_id_updates_that_prospect_only_even_when_others_share_its_email(
-    pardot: Pardot,
-) -> None:
+def test_a_pardot_id_updates_that_prospect_only(pardot: Pardot) -> None:
     unit = pardot.unit
     first = unit.add_prospect(email="ann@x.com", first_name="A1")
     second = unit.add_prospect(email="ann@x.com" if unit.ampsea else "ann2@x.com", first_name="A2")
