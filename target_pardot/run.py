@@ -156,13 +156,21 @@ class PardotRun:
         self.client.close()
 
     def _check_lookup_field(self) -> None:
-        lookup_field = self.settings.lookup_field
-        if lookup_field and lookup_field not in self.catalog.custom:
-            existing = ", ".join(sorted(self.catalog.custom)) or "none"
-            raise SettingsError(
-                f"lookup_field {lookup_field!r} is not a custom field of business unit "
-                f"{self.settings.business_unit_id}. Custom fields that exist: {existing}."
-            )
+        problem = lookup_field_problem(self.settings, self.catalog)
+        if problem:
+            raise SettingsError(problem)
+
+
+def lookup_field_problem(settings: Settings, catalog: FieldCatalog) -> str | None:
+    """What is wrong with lookup_field for this business unit, if anything."""
+    lookup_field = settings.lookup_field
+    if lookup_field and lookup_field not in catalog.custom:
+        existing = ", ".join(sorted(catalog.custom)) or "none"
+        return (
+            f"lookup_field {lookup_field!r} is not a custom field of business unit "
+            f"{settings.business_unit_id}. Custom fields that exist: {existing}."
+        )
+    return None
 
 
 class DryRun:

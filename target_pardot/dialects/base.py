@@ -4,6 +4,7 @@ A dialect is one Pardot API version's way of doing each step of a sync. The run 
 `api_version` and nothing outside `dialects/` asks which version is in use:
 
     load_catalog()        the business unit's custom fields (after authenticating)
+    check_api_version()   one cheap prospect query: does the unit take this version (--test)
     require_identity()    what a record must carry to be matched at all in this version
     identity_of()         the record's identity under this version's matching rules
     find()                existing prospect ids for the batch's groups (Pardot reads)
@@ -49,6 +50,11 @@ class Dialect(Protocol):
     json_values: ClassVar[bool]
 
     def load_catalog(self) -> FieldCatalog: ...
+
+    def check_api_version(self) -> str:
+        """One cheap prospect query in this version: Pardot refuses it (88, 89) when the
+        business unit needs another version. Returns what the answer says about the unit."""
+        ...
 
     def require_identity(self, identify: Identify) -> None:
         """Raise RecordError when the record carries nothing this version can match on."""

@@ -27,7 +27,7 @@ from target_pardot.dialects.batches import (
     apply_outcome,
     write_resolving,
 )
-from target_pardot.dialects.customfields import load_v34_catalog
+from target_pardot.dialects.customfields import load_v34_catalog, probe_v34_prospects
 from target_pardot.errors import RecordError
 from target_pardot.fields import FieldCatalog
 from target_pardot.identify import Identify
@@ -72,6 +72,10 @@ class V3Dialect:
 
     def load_catalog(self) -> FieldCatalog:
         return load_v34_catalog(self._tools.client, version=3)
+
+    def check_api_version(self) -> str:
+        probe_v34_prospects(self._tools.client, version=3)
+        return "Pardot answered a v3 prospect query: this business unit keeps emails unique"
 
     def require_identity(self, identify: Identify) -> None:
         if identify.email is None and not identify.pardot_id:

@@ -26,7 +26,7 @@ from target_pardot.dialects.base import (
     unmatched_lookup_step,
 )
 from target_pardot.dialects.batches import BatchWriter, WriteItem, apply_outcome, write_resolving
-from target_pardot.dialects.customfields import load_v34_catalog
+from target_pardot.dialects.customfields import load_v34_catalog, probe_v34_prospects
 from target_pardot.errors import PardotAPIError
 from target_pardot.fields import FieldCatalog
 from target_pardot.finder import Candidate, ProspectFinder
@@ -145,6 +145,13 @@ class V4Dialect:
 
     def load_catalog(self) -> FieldCatalog:
         return load_v34_catalog(self._tools.client, version=4)
+
+    def check_api_version(self) -> str:
+        probe_v34_prospects(self._tools.client, version=4)
+        return (
+            "Pardot answered a v4 prospect query: this business unit allows several prospects "
+            "per email"
+        )
 
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)

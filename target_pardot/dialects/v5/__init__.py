@@ -133,6 +133,10 @@ class V5Dialect:
         self.catalog = load_v5_catalog(self._tools.client)
         return self.catalog
 
+    def check_api_version(self) -> str:
+        self.source.probe()
+        return "Pardot answered a v5 prospect query: v5 works with either kind of business unit"
+
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)
 
