@@ -187,9 +187,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "dry_run",
         th.BooleanType,
         default=False,
-        description="Authenticate, read, map, match and validate every record, write the "
-        "reject file, but make no write call: the summary says what a real run would create, "
-        "update, upsert by email, skip and reject.",
+        description="Authenticate, read, map, match and validate every record and write the "
+        "reject file, but make no write call and pass on no STATE: the summary says what a "
+        "real run would create, update, upsert by email, skip and reject.",
     ),
     th.Property(
         "reject_dir",

@@ -68,6 +68,8 @@ class TargetPardot(Target):
         self.stop_signal: int | None = None
         self._ending = False
         _current_target.set(self)
+        if self.settings.dry_run and isinstance(self.message_reader, NumberedSingerReader):
+            self.message_reader.pass_state = False
         self._note_unused_sdk_settings()
         self._handle_stop_signals()
 
