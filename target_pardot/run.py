@@ -114,10 +114,11 @@ class PardotRun:
         plan = plan.for_sync_mode(self.settings.sync_mode)
         if self.dry_run is not None:
             self.dry_run.remember(plan)
+        made = "would be made" if self.dry_run is not None else "was made"
         for _step in (step for step in plan.of(Action.CREATE) if step.beside_empty_lookup):
             self.report.notice(
                 f"on_empty_lookup create: prospects with a record's email but an empty "
-                f"{self.settings.lookup_field} were left alone and a new prospect was made "
+                f"{self.settings.lookup_field} were left alone and a new prospect {made} "
                 "beside them (this is how duplicates start: fill in the field, merge them in "
                 "Pardot, or set on_empty_lookup to match_by_email)"
             )
