@@ -300,10 +300,10 @@ class RunReport:
         with self._lock:
             self.ignored_columns.update(names)
 
-    def notice(self, message: str) -> None:
+    def notice(self, message: str, n: int = 1) -> None:
         """A condition worth one line at the end of the run (not per record)."""
         with self._lock:
-            self.notices[message] += 1
+            self.notices[message] += n
 
     def check_reject_ratio(self) -> None:
         with self._lock:

@@ -114,13 +114,15 @@ class PardotRun:
         plan = plan.for_sync_mode(self.settings.sync_mode)
         if self.dry_run is not None:
             self.dry_run.remember(plan)
-        made = "would be made" if self.dry_run is not None else "was made"
-        for _step in (step for step in plan.of(Action.CREATE) if step.beside_empty_lookup):
+        duplicates = sum(1 for step in plan.of(Action.CREATE) if step.beside_empty_lookup)
+        if duplicates:
+            made = "would be made" if self.dry_run is not None else "was made"
             self.report.notice(
                 f"on_empty_lookup create: prospects with a record's email but an empty "
                 f"{self.settings.lookup_field} were left alone and a new prospect {made} "
                 "beside them (this is how duplicates start: fill in the field, merge them in "
-                "Pardot, or set on_empty_lookup to match_by_email)"
+                "Pardot, or set on_empty_lookup to match_by_email)",
+                duplicates,
             )
         return plan
 
@@ -130,9 +132,11 @@ class PardotRun:
             return
         settle_unsent(plan, self.report)
         planned = Counter(step.action.value for step in plan if step.action not in UNSENT)
-        claims = sum(1 for step in plan if step.claims)
-        stream = next((step.group.stream for step in plan), "")
+        if not planned:
+            return
+        stream = plan.steps[0].group.stream  # a plan is one batch, of one stream
         self.report.planned(planned, stream=stream)
+        claims = sum(1 for step in plan if step.claims)
         if claims:
             self.report.claimed(claims, stream=stream)
 
