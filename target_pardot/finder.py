@@ -15,6 +15,10 @@ Two ways to look, chosen by `lookup_strategy`:
 
 Pardot's batch answers carry no ids, so prospects this run created are remembered by the email
 they were created with and resolved by one read if the same identity comes back.
+
+For a lookup value no prospect has, the finder also reports the prospects with the record's email
+whose lookup field is empty (FoundProspects.empty_lookup): what to do with them is the plan's
+choice (setting on_empty_lookup).
 """
 
 from __future__ import annotations
@@ -60,6 +64,31 @@ class Candidate:
         )
 
 
+class FoundProspects(dict[Identity, int | None]):
+    """The prospect id for each identity looked for (None: no prospect matches it).
+
+    `empty_lookup` holds, for lookup values no prospect has, the prospects with the record's
+    email whose lookup field is empty, most recently updated first: prospects made before the
+    lookup field was used. The plan decides what to do with them (setting on_empty_lookup).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.empty_lookup: dict[Identity, list[int]] = {}
+
+    def merge(self, other: Mapping[Identity, int | None]) -> None:
+        self.update(other)
+        if isinstance(other, FoundProspects):
+            self.empty_lookup.update(other.empty_lookup)
+
+
+def empty_lookup_of(found: Mapping[Identity, int | None], identity: Identity) -> list[int]:
+    """The prospects an unmatched lookup identity could claim (see FoundProspects)."""
+    if isinstance(found, FoundProspects):
+        return found.empty_lookup.get(identity, [])
+    return []
+
+
 class ProspectSource(Protocol):
     """The API-version-specific calls the finder needs."""
 
@@ -103,26 +132,28 @@ class ProspectFinder:
         self._created: dict[Identity, str] = {}
         # Every prospect with an id up to this one is in the index (once the scan is complete).
         self._indexed_up_to = 0
-        self._warned_empty_lookup: set[str] = set()
+        # Lookup values this run wrote, by prospect: reads may lag writes (v5: up to 60 s), and
+        # a prospect claimed for one lookup value must not look empty to the next batch.
+        self._lookup_written: dict[int, str] = {}
 
     # public ---------------------------------------------------------------------------------
 
-    def find(self, groups: list[Group], *, fresh: bool = False) -> dict[Identity, int | None]:
+    def find(self, groups: list[Group], *, fresh: bool = False) -> FoundProspects:
         """The prospect id for each lookup/email group, or None when a new one must be made.
 
         `fresh` forces reads by email (after an ambiguous write, the index cannot know).
         """
-        found: dict[Identity, int | None] = {}
+        found = FoundProspects()
         with self._lock:
             to_read = [g for g in groups if fresh or g.identity in self._created]
             others = [g for g in groups if not (fresh or g.identity in self._created)]
             if others and self._use_scan(others):
                 self._finish_scan()
                 for group in others:
-                    found[group.identity] = self._from_index(group)
+                    found[group.identity] = self._from_index(group, found)
             else:
                 to_read.extend(others)
-        found.update(self._read(to_read))
+        found.merge(self._read(to_read))
         return found
 
     def find_lost_creates(self, groups: list[Group]) -> dict[Identity, int | None]:
@@ -146,9 +177,9 @@ class ProspectFinder:
                     found[group.identity] = _latest(matches)
                 return found
         reads_before = self._reads_done
-        found = self.find(groups, fresh=True)
+        found_by_reads = self.find(groups, fresh=True)
         self._report.recovery_calls(self._reads_done - reads_before)
-        return found
+        return found_by_reads
 
     def _catch_up(self) -> list[Candidate]:
         """Index the prospects made since the index was last brought up to date."""
@@ -177,6 +208,8 @@ class ProspectFinder:
         """Keep the scan index true to what this run wrote (a changed email or lookup value)."""
         with self._lock:
             if not self._scan_complete:
+                if group.lookup_value is not None:
+                    self._lookup_written[prospect_id] = group.lookup_value
                 return
             old = self._by_id.get(prospect_id)
             candidate = Candidate(
@@ -279,12 +312,12 @@ class ProspectFinder:
         if candidate.lookup not in (None, ""):
             self._by_lookup[str(candidate.lookup)][candidate.id] = candidate
 
-    def _from_index(self, group: Group) -> int | None:
+    def _from_index(self, group: Group, found: FoundProspects) -> int | None:
         if group.identity.kind == "lookup":
             candidates = list(self._by_lookup.get(group.identity.value, {}).values())
             if not candidates and group.email:
                 self._note_empty_lookup(
-                    group.email, list(self._by_email.get(group.email.lower(), {}).values())
+                    found, group, list(self._by_email.get(group.email.lower(), {}).values())
                 )
         else:
             candidates = list(self._by_email.get(group.identity.value, {}).values())
@@ -292,7 +325,7 @@ class ProspectFinder:
 
     # reading ---------------------------------------------------------------------------------
 
-    def _read(self, groups: list[Group]) -> dict[Identity, int | None]:
+    def _read(self, groups: list[Group]) -> FoundProspects:
         # One read per distinct email, whatever its case: Pardot matches emails without case.
         emails: dict[str, str] = {}
         for group in groups:
@@ -303,14 +336,14 @@ class ProspectFinder:
             self._reads_done += len(emails)
         answers = self._executor.map(self._source.read_by_email, emails.values())
         results = dict(zip(emails, answers, strict=True))
-        found: dict[Identity, int | None] = {}
+        found = FoundProspects()
         for group in groups:
             email = self._read_email(group)
             candidates = results.get(email.lower(), []) if email else []
             if group.identity.kind == "lookup":
                 matching = [c for c in candidates if str(c.lookup) == group.identity.value]
                 if not matching:
-                    self._note_empty_lookup(email or "", candidates)
+                    self._note_empty_lookup(found, group, candidates)
                 found[group.identity] = _latest(matching)
             else:
                 found[group.identity] = _latest(candidates)
@@ -319,15 +352,16 @@ class ProspectFinder:
     def _read_email(self, group: Group) -> str | None:
         return self._created.get(group.identity) or group.email
 
-    def _note_empty_lookup(self, email: str, candidates: list[Candidate]) -> None:
-        empty = [c for c in candidates if c.lookup in (None, "")]
-        if empty and email.lower() not in self._warned_empty_lookup:
-            self._warned_empty_lookup.add(email.lower())
-            self._report.notice(
-                f"prospects with a record's email but an empty {self._lookup_field} were found "
-                "and left alone; a new prospect was made for the record (this is how duplicates "
-                "start: fill in the field or merge them in Pardot)"
-            )
+    def _note_empty_lookup(
+        self, found: FoundProspects, group: Group, candidates: list[Candidate]
+    ) -> None:
+        with self._lock:
+            empty = [
+                c for c in candidates if c.lookup in (None, "") and c.id not in self._lookup_written
+            ]
+        if empty:
+            ranked = sorted(empty, key=lambda candidate: candidate.recency, reverse=True)
+            found.empty_lookup[group.identity] = [candidate.id for candidate in ranked]
 
 
 def _discard(buckets: dict[str, dict[int, Candidate]], key: str | None, prospect_id: int) -> None:

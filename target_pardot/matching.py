@@ -37,6 +37,11 @@ class Group:
     email: str | None = None
     lookup_value: str | None = None
 
+    @property
+    def stream(self) -> str:
+        # A batch holds one stream's records, so its groups do too.
+        return self.members[0].identify.stream if self.members else ""
+
 
 def new_identity() -> Identity:
     """An identity no other record shares: the record always creates a prospect."""

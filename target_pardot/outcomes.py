@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 import json
@@ -31,12 +32,43 @@ class Result(enum.Enum):
     # Pardot's v3 batchUpsert answer does not say which of its items it created.
     UPSERTED = "created or updated"
     UNCHANGED = "unchanged"  # nothing to write for a known prospect: no call made
-    SKIPPED = "skipped (Segment integrations switch Pardot off)"
+    SKIPPED = "skipped"  # not sent on purpose; the reason is counted beside it
     REJECTED = "rejected"
 
 
 # Always shown in the summary; the others only when they happened.
 _ALWAYS_SHOWN = (Result.CREATED, Result.UPDATED, Result.REJECTED)
+
+# Why records are skipped (the summary counts each reason).
+SKIP_SEGMENT_SWITCH = "Segment's integrations switch Pardot off"
+
+
+@dataclass
+class StreamTally:
+    """What happened to one stream's records in this run."""
+
+    received: int = 0
+    results: Counter[Result] = dataclasses.field(default_factory=Counter)
+    skip_reasons: Counter[str] = dataclasses.field(default_factory=Counter)
+    # (field or "-", Pardot code or "none"): the reject reasons themselves quote the values,
+    # emails among them, so the summary groups by what they are about.
+    reject_reasons: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    merged: int = 0
+    # Updates that claimed a prospect whose lookup field was empty (on_empty_lookup).
+    claimed: int = 0
+    # Dry run: the write steps planned, by action ("create", "update", ...).
+    planned: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def copy(self) -> StreamTally:
+        return StreamTally(
+            self.received,
+            Counter(self.results),
+            Counter(self.skip_reasons),
+            Counter(self.reject_reasons),
+            self.merged,
+            self.claimed,
+            Counter(self.planned),
+        )
 
 
 @dataclass(frozen=True)
@@ -140,30 +172,70 @@ class RejectFile:
 
 
 class RunReport:
-    """Thread-safe tallies for one run of the target."""
+    """Thread-safe tallies for one run of the target, per stream and for the whole run."""
 
-    def __init__(self, rejects: RejectFile, max_reject_ratio: float) -> None:
+    def __init__(
+        self, rejects: RejectFile, max_reject_ratio: float, *, dry_run: bool = False
+    ) -> None:
         self.rejects = rejects
         self.max_reject_ratio = max_reject_ratio
+        self.dry_run = dry_run
         self._lock = threading.Lock()
         self.results: Counter[Result] = Counter()
         self.reject_codes: Counter[str] = Counter()
         self._unlogged_rejects: Counter[tuple[str, str, str]] = Counter()
+        self._streams: dict[str, StreamTally] = {}
         self.records_seen = 0
         self.merged_duplicates = 0
+        self.records_done = 0  # records of batches that were fully handled
         self.unknown_traits: Counter[str] = Counter()
         self.ignored_columns: Counter[str] = Counter()
         self.notices: Counter[str] = Counter()
         # Calls spent finding out what writes whose answer was lost had applied.
         self.recovery_call_count = 0
 
-    def saw(self, count: int) -> None:
+    def _stream(self, name: str) -> StreamTally:
+        # Called with the lock held.
+        tally = self._streams.get(name)
+        if tally is None:
+            tally = self._streams[name] = StreamTally()
+        return tally
+
+    def streams(self) -> dict[str, StreamTally]:
+        """A copy of every stream's tally, in the order the streams first appeared."""
+        with self._lock:
+            return {name: tally.copy() for name, tally in self._streams.items()}
+
+    def saw(self, count: int, *, stream: str) -> None:
         with self._lock:
             self.records_seen += count
+            self._stream(stream).received += count
 
-    def count(self, result: Result, n: int = 1) -> None:
+    def count(self, result: Result, n: int = 1, *, stream: str) -> None:
         with self._lock:
             self.results[result] += n
+            self._stream(stream).results[result] += n
+
+    def skip(self, reason: str, n: int = 1, *, stream: str) -> None:
+        """Records not sent on purpose (`reason` holds no record values: it is shown as is)."""
+        with self._lock:
+            self.results[Result.SKIPPED] += n
+            tally = self._stream(stream)
+            tally.results[Result.SKIPPED] += n
+            tally.skip_reasons[reason] += n
+
+    def claimed(self, n: int = 1, *, stream: str) -> None:
+        with self._lock:
+            self._stream(stream).claimed += n
+
+    def planned(self, actions: Counter[str], *, stream: str) -> None:
+        """Dry run: the writes a batch would have made."""
+        with self._lock:
+            self._stream(stream).planned.update(actions)
+
+    def batch_done(self, records: int) -> None:
+        with self._lock:
+            self.records_done += records
 
     def applied(self) -> int:
         """Prospects written so far (created, updated or upserted)."""
@@ -178,9 +250,10 @@ class RunReport:
         with self._lock:
             self.recovery_call_count += n
 
-    def merged(self, n: int) -> None:
+    def merged(self, n: int, *, stream: str) -> None:
         with self._lock:
             self.merged_duplicates += n
+            self._stream(stream).merged += n
 
     def reject(self, rejection: Rejection) -> None:
         self.rejects.write(rejection)
@@ -189,6 +262,9 @@ class RunReport:
             self.results[Result.REJECTED] += 1
             self.reject_codes[code] += 1
             self._unlogged_rejects[(rejection.stream, rejection.field or "-", code)] += 1
+            tally = self._stream(rejection.stream)
+            tally.results[Result.REJECTED] += 1
+            tally.reject_reasons[(rejection.field or "-", code)] += 1
         # Reasons quote the offending values (emails among them): full detail only at debug
         # level and in the owner-only reject file; log_rejects() groups them for warnings.
         logger.debug(
@@ -224,10 +300,10 @@ class RunReport:
         with self._lock:
             self.ignored_columns.update(names)
 
-    def notice(self, message: str) -> None:
+    def notice(self, message: str, n: int = 1) -> None:
         """A condition worth one line at the end of the run (not per record)."""
         with self._lock:
-            self.notices[message] += 1
+            self.notices[message] += n
 
     def check_reject_ratio(self) -> None:
         with self._lock:
@@ -242,26 +318,44 @@ class RunReport:
             )
 
     def summary(self, call_counts: dict[str, int]) -> str:
+        """The run in one line: what happened to the records, and the calls it cost."""
         with self._lock:
             results = dict(self.results)
             seen = self.records_seen
             merged = self.merged_duplicates
             recovery = self.recovery_call_count
-        # Where v3 could not say which writes created, "0 created, 0 updated" beside them
-        # would read as a contradiction: then only the counts that happened are shown.
-        always = () if results.get(Result.UPSERTED) else _ALWAYS_SHOWN
-        parts = [
-            f"{results.get(result, 0)} {result.value}"
-            + (" (Pardot's v3 batch answers do not say which)" if result is Result.UPSERTED else "")
-            for result in Result
-            if result in always or results.get(result)
-        ]
+            skip_reasons: Counter[str] = Counter()
+            planned: Counter[str] = Counter()
+            for tally in self._streams.values():
+                skip_reasons.update(tally.skip_reasons)
+                planned.update(tally.planned)
+        parts = planned_phrases(planned) if self.dry_run else []
+        if self.dry_run:
+            # Nothing was written: the "would ..." counts stand in for created and updated.
+            always: tuple[Result, ...] = (Result.REJECTED,)
+        elif results.get(Result.UPSERTED):
+            # Where v3 could not say which writes created, "0 created, 0 updated" beside them
+            # would read as a contradiction: then only the counts that happened are shown.
+            always = ()
+        else:
+            always = _ALWAYS_SHOWN
+        for result in Result:
+            n = results.get(result, 0)
+            if result not in always and not n:
+                continue
+            text = f"{n} {result.value}"
+            if result is Result.UPSERTED:
+                text += " (Pardot's v3 batch answers do not say which)"
+            elif result is Result.SKIPPED:
+                text += f" ({reasons_text(skip_reasons)})"
+            parts.append(text)
         if not parts:
             parts = ["nothing written"]
         api_calls = {name: n for name, n in sorted(call_counts.items()) if name != "oauth.token"}
         calls_text = ", ".join(f"{name} {n}" for name, n in api_calls.items()) or "none"
+        mode = "dry run, nothing written: " if self.dry_run else ""
         text = (
-            f"target-pardot summary: {seen} records: {', '.join(parts)}"
+            f"target-pardot summary: {mode}{seen} records: {', '.join(parts)}"
             f"{f', {merged} merged as duplicates' if merged else ''}; "
             f"{sum(api_calls.values())} API calls ({calls_text}"
             f"{f', of which {recovery} to check what lost answers had applied' if recovery else ''}"
@@ -291,3 +385,28 @@ class RunReport:
             for message, n in sorted(self.notices.items())
         )
         return lines
+
+
+# What a dry run says for each kind of planned write (plan.Action's values).
+_PLANNED = {
+    "create": "would create {n}",
+    "update": "would update {n}",
+    "upsert by email": "would upsert {n} by email (Pardot creates or updates)",
+    "update if it exists": "would update {n} if they exist (skipped if not)",
+    "create if new": "would create {n} if new (skipped if they exist)",
+}
+
+
+def planned_phrases(planned: Counter[str]) -> list[str]:
+    """A dry run's planned writes, always naming creates and updates."""
+    phrases = []
+    for action, template in _PLANNED.items():
+        n = planned.get(action, 0)
+        if n or action in ("create", "update"):
+            phrases.append(template.format(n=n))
+    phrases.extend(f"would {action} {n}" for action, n in planned.items() if action not in _PLANNED)
+    return phrases
+
+
+def reasons_text(reasons: Counter[str]) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))

@@ -5,6 +5,7 @@ Plan; executing it is a separate step. So the matching rules of each API version
 as data, and a dry run is a plan that is counted instead of executed.
 
     groups + found ids --plan()--> Plan [Step(action, group, prospect_id, fid, problem)]
+                       --for_sync_mode()--> Plan without what sync_mode forbids (skips)
                                    --execute()--> Pardot calls --> outcomes
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from target_pardot.errors import RecordError
 from target_pardot.matching import Group
@@ -23,7 +24,24 @@ class Action(enum.Enum):
     CREATE = "create"  # make a new prospect
     UPDATE = "update"  # write to one known prospect: by Pardot id, or (v4) by Salesforce fid
     UPSERT_BY_EMAIL = "upsert by email"  # Pardot picks the prospect by email or creates one
+    # sync_mode update_only / create_only where only Pardot knows whether the email exists
+    # (v3): the write is refused for a missing / existing prospect, and the record is skipped.
+    UPDATE_IF_EXISTS = "update if it exists"
+    CREATE_IF_NEW = "create if new"
+    SKIP = "skip"  # never sent on purpose: `skip_reason` says why
     REJECT = "reject"  # never sent: `problem` says why
+
+
+# Actions that send nothing: the report counts them, in a dry run as in a real one.
+UNSENT = (Action.SKIP, Action.REJECT)
+
+# Why sync_mode skipped a record (shown as is in the summary: no record values in them).
+SKIP_NO_PROSPECT = "no existing prospect, sync_mode update_only"
+SKIP_PROSPECT_EXISTS = "the prospect exists, sync_mode create_only"
+# An id or fid names a prospect to update; whether Pardot has it is not looked up.
+SKIP_NAMES_PROSPECT = (
+    "the record names a prospect by Pardot or Salesforce id, sync_mode create_only"
+)
 
 
 @dataclass(frozen=True)
@@ -35,10 +53,21 @@ class Step:
     # `prospect_id` is given too (Pardot's id/fid agreement check, error 81).
     fid: str | None = None
     problem: RecordError | None = None  # REJECT: the reason, field and code for the reject file
+    skip_reason: str | None = None  # SKIP
+    # UPDATE of a prospect with the record's email whose lookup field is empty: the write sets
+    # the field, claiming the prospect for the record's lookup value (on_empty_lookup).
+    claims: bool = False
+    # CREATE beside prospects with the record's email whose lookup field is empty: the new
+    # prospect duplicates them (on_empty_lookup create).
+    beside_empty_lookup: bool = False
 
     @staticmethod
     def reject(group: Group, field: str | None, reason: str, code: int | None = None) -> Step:
         return Step(Action.REJECT, group, problem=RecordError(field, reason, code=code))
+
+    @staticmethod
+    def skip(group: Group, reason: str) -> Step:
+        return Step(Action.SKIP, group, skip_reason=reason)
 
 
 @dataclass
@@ -57,3 +86,25 @@ class Plan:
     def counts(self) -> Counter[Action]:
         """Groups per action: what a dry run reports."""
         return Counter(step.action for step in self.steps)
+
+    def for_sync_mode(self, sync_mode: str) -> Plan:
+        """The plan with what `sync_mode` forbids turned into skips.
+
+        update_only: a CREATE is skipped; an UPSERT_BY_EMAIL becomes UPDATE_IF_EXISTS.
+        create_only: an UPDATE is skipped; an UPSERT_BY_EMAIL becomes CREATE_IF_NEW.
+        """
+        if sync_mode == "upsert":
+            return self
+        steps = []
+        for step in self.steps:
+            if sync_mode == "update_only" and step.action is Action.CREATE:
+                step = Step.skip(step.group, SKIP_NO_PROSPECT)
+            elif sync_mode == "update_only" and step.action is Action.UPSERT_BY_EMAIL:
+                step = replace(step, action=Action.UPDATE_IF_EXISTS)
+            elif sync_mode == "create_only" and step.action is Action.UPDATE:
+                by_id = step.group.identity.kind in ("id", "fid")
+                step = Step.skip(step.group, SKIP_NAMES_PROSPECT if by_id else SKIP_PROSPECT_EXISTS)
+            elif sync_mode == "create_only" and step.action is Action.UPSERT_BY_EMAIL:
+                step = replace(step, action=Action.CREATE_IF_NEW)
+            steps.append(step)
+        return Plan(steps)

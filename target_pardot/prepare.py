@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol
 from target_pardot.errors import RecordError
 from target_pardot.fields import FieldCatalog, map_traits, validate_email
 from target_pardot.identify import Identify, json_safe, normalise_record
-from target_pardot.outcomes import Rejection, Result, RunReport
+from target_pardot.outcomes import SKIP_SEGMENT_SWITCH, Rejection, RunReport
 from target_pardot.settings import Settings
 
 
@@ -56,7 +56,7 @@ def prepare_records(
     """Normalise, map and validate each record; reject the ones that can never succeed."""
     prepared: list[Prepared] = []
     for record in records:
-        report.saw(1)
+        report.saw(1, stream=stream)
         try:
             item = _prepare_one(
                 stream, record, settings=settings, catalog=catalog, rules=rules, report=report
@@ -72,7 +72,7 @@ def prepare_records(
             )
             continue
         if item is None:
-            report.count(Result.SKIPPED)
+            report.skip(SKIP_SEGMENT_SWITCH, stream=stream)
         else:
             prepared.append(item)
     return prepared

@@ -2,6 +2,8 @@
 
 Messages never appear in these errors: they hold customer data. Reading can be stopped between
 two messages (`stop`, from a signal handler), so a run told to end applies exactly what it read.
+A dry run passes no STATE on (`pass_state`): it applied nothing, so the tap's bookmarks must not
+move past what the real run after it is to read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from singer_sdk.singerlib.json import deserialize_json
 _NEEDS_SCHEMA = frozenset(("RECORD", "BATCH", "ACTIVATE_VERSION"))
 
 
+def _ignore(message: dict) -> None:
+    """A message read and deliberately not acted on."""
+
+
 class _StopReading(Exception):
     """Ends a read that is waiting for input; raised only from `stop`."""
 
@@ -32,11 +38,14 @@ class NumberedSingerReader(SingerReader):
         self._streams_with_schema: set[str] = set()
         self._stop_requested = False
         self._waiting_for_input = False
+        self.pass_state = True
 
     def process_lines(
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
     ) -> Counter[str]:
         self.reading = True
+        if not self.pass_state:
+            callbacks = {**callbacks, "STATE": _ignore}
         try:
             lines = self._until_stopped(file_input or self.default_input)
             return super().process_lines(lines, callbacks)  # type: ignore[arg-type]

@@ -30,6 +30,8 @@ DEMO_PARDOT_URL = "https://pi.demo.pardot.com"
 
 AUTH_FLOWS = ("refresh_token", "client_credentials", "jwt_bearer", "password")
 LOOKUP_STRATEGIES = ("auto", "read", "scan")
+SYNC_MODES = ("upsert", "update_only", "create_only")
+EMPTY_LOOKUP_POLICIES = ("match_by_email", "create", "reject")
 SUPPORTED_API_VERSIONS = (3, 4, 5)
 DEFAULT_REJECT_DIR = "target-pardot-rejects"
 
@@ -162,6 +164,34 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "Pardot's raw v4 rule: every such record creates a new prospect.",
     ),
     th.Property(
+        "on_empty_lookup",
+        th.StringType,
+        default="match_by_email",
+        allowed_values=list(EMPTY_LOOKUP_POLICIES),
+        description="With lookup_field: what a record does when no prospect has its lookup "
+        "value but prospects with its email have the lookup field empty (prospects made before "
+        "the field was used). match_by_email updates the most recently updated of them, which "
+        "sets the field (counted as claimed); create makes a new prospect beside them (a "
+        "duplicate); reject sends the record to the reject file.",
+    ),
+    th.Property(
+        "sync_mode",
+        th.StringType,
+        default="upsert",
+        allowed_values=list(SYNC_MODES),
+        description="upsert updates the prospect a record matches and creates one when none "
+        "does; update_only never creates (records without an existing prospect are skipped); "
+        "create_only never changes an existing prospect (records that match one are skipped).",
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Authenticate, read, map, match and validate every record and write the "
+        "reject file, but make no write call and pass on no STATE: the summary says what a "
+        "real run would create, update, upsert by email, skip and reject.",
+    ),
+    th.Property(
         "reject_dir",
         th.StringType,
         default=DEFAULT_REJECT_DIR,
@@ -210,6 +240,13 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         default=60,
         description="Seconds to wait for Pardot's answer to one call.",
     ),
+    th.Property(
+        "progress_interval",
+        th.IntegerType,
+        default=30,
+        description="Seconds between progress lines on stderr (records done, rate, API calls "
+        "used, calls in flight) during a run; 0 turns them off.",
+    ),
 ).to_dict()
 
 
@@ -240,6 +277,9 @@ class Settings:
     use_user_id_as_lookup: bool
     lookup_strategy: str
     match_by_email: bool
+    on_empty_lookup: str
+    sync_mode: str
+    dry_run: bool
     reject_dir: str
     reject_file: str | None
     max_reject_ratio: float
@@ -247,6 +287,7 @@ class Settings:
     max_retries: int
     max_retry_seconds: float
     request_timeout: float
+    progress_interval: int
 
     def __repr__(self) -> str:
         # Settings hold secrets; a repr that ends up in a traceback or log must not show them.
@@ -287,6 +328,9 @@ class Settings:
             use_user_id_as_lookup=bool(values["use_user_id_as_lookup"]),
             lookup_strategy=values["lookup_strategy"],
             match_by_email=bool(values["match_by_email"]),
+            on_empty_lookup=values["on_empty_lookup"],
+            sync_mode=values["sync_mode"],
+            dry_run=bool(values["dry_run"]),
             reject_dir=values["reject_dir"],
             reject_file=values.get("reject_file"),
             max_reject_ratio=float(values["max_reject_ratio"]),
@@ -294,6 +338,7 @@ class Settings:
             max_retries=int(values["max_retries"]),
             max_retry_seconds=float(values["max_retry_seconds"]),
             request_timeout=float(values["request_timeout"]),
+            progress_interval=int(values["progress_interval"]),
         )
 
 
@@ -392,6 +437,15 @@ def _problems(config: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]
     strategy = values["lookup_strategy"]
     if strategy not in LOOKUP_STRATEGIES:
         problems.append(f"lookup_strategy must be one of {', '.join(LOOKUP_STRATEGIES)}")
+    for name, allowed in (("sync_mode", SYNC_MODES), ("on_empty_lookup", EMPTY_LOOKUP_POLICIES)):
+        if values[name] not in allowed:
+            problems.append(f"{name} must be one of {', '.join(allowed)} (got {values[name]!r})")
+
+    interval = values["progress_interval"]
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
+        problems.append(
+            f"progress_interval must be a whole number of seconds, 0 or more (got {interval!r})"
+        )
 
     if config.get("lookup_field") and version == 3:
         problems.append(

@@ -32,6 +32,7 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import Sink
 
+from target_pardot.check import check_connection
 from target_pardot.errors import QuotaExceededError, TargetPardotError
 from target_pardot.reader import NumberedSingerReader
 from target_pardot.run import PardotRun
@@ -67,6 +68,8 @@ class TargetPardot(Target):
         self.stop_signal: int | None = None
         self._ending = False
         _current_target.set(self)
+        if self.settings.dry_run and isinstance(self.message_reader, NumberedSingerReader):
+            self.message_reader.pass_state = False
         self._note_unused_sdk_settings()
         self._handle_stop_signals()
 
@@ -173,9 +176,41 @@ class TargetPardot(Target):
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
+        # singer-sdk gives taps a --test but not targets: this one checks the connection.
+        command.params.append(
+            click.Option(
+                ["--test", "connection_test"],
+                is_flag=True,
+                help="Check the credentials, business unit, api_version against the account "
+                "and lookup_field with a few reads, print what was checked, and exit (0 when "
+                "all passed). Writes nothing and reads no input.",
+            )
+        )
         if command.callback is not None:
-            command.callback = _with_exit_policy(command.callback)
+            command.callback = _with_connection_test(_with_exit_policy(command.callback))
         return command
+
+    def check_connection(self) -> bool:
+        return check_connection(self.settings, click.echo)
+
+
+def _with_connection_test(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """The SDK's command callback, or with --test the connection check instead of a run."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, connection_test: bool = False, **kwargs: Any) -> Any:
+        if not connection_test or kwargs.get("about"):
+            return callback(*args, **kwargs)
+        # The config as the SDK's own invoke reads it: files, or ENV for TARGET_PARDOT_*.
+        config = kwargs.get("config")
+        target = TargetPardot(
+            config=getattr(config, "config", None),
+            parse_env_config=bool(getattr(config, "parse_env", False)),
+            validate_config=True,
+        )
+        sys.exit(0 if target.check_connection() else 1)
+
+    return run
 
 
 def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:

@@ -106,7 +106,7 @@ def test_summary_names_the_reject_file_by_its_absolute_path(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     report = RunReport(RejectFile.per_run("out", STARTED), max_reject_ratio=1)
-    report.saw(1)
+    report.saw(1, stream="users")
     report.reject(rejection())
     report.rejects.close()
     expected = tmp_path / "out" / "rejects-20261124T130000Z.jsonl"
@@ -116,14 +116,14 @@ def test_summary_names_the_reject_file_by_its_absolute_path(
 
 def test_reject_ratio_stops_the_run_only_after_enough_records(tmp_path: Path) -> None:
     report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=0.5)
-    report.saw(10)
+    report.saw(10, stream="users")
     for n in range(10):
         report.reject(rejection(n))
     report.check_reject_ratio()  # 10 records are too few to judge
-    report.saw(10)
-    report.count(Result.CREATED, 10)
+    report.saw(10, stream="users")
+    report.count(Result.CREATED, 10, stream="users")
     report.check_reject_ratio()  # exactly half is allowed
-    report.saw(1)
+    report.saw(1, stream="users")
     report.reject(rejection(99))
     with pytest.raises(TargetPardotError, match=r"max_reject_ratio 0\.5"):
         report.check_reject_ratio()
@@ -131,9 +131,9 @@ def test_reject_ratio_stops_the_run_only_after_enough_records(tmp_path: Path) ->
 
 def test_summary_counts_every_result_and_every_api_call(tmp_path: Path) -> None:
     report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=1)
-    report.saw(5)
-    report.count(Result.CREATED, 3)
-    report.count(Result.UPDATED)
+    report.saw(5, stream="users")
+    report.count(Result.CREATED, 3, stream="users")
+    report.count(Result.UPDATED, stream="users")
     report.reject(rejection())
     text = report.summary(
         {"oauth.token": 1, "v4.prospect.batchUpsert": 2, "v4.customField.query": 1}

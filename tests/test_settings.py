@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
@@ -201,3 +203,21 @@ def test_null_and_empty_settings_mean_the_default_as_meltano_passes_unset_ones()
         }
     )
     assert (settings.api_version, settings.lookup_strategy, settings.max_retries) == (4, "auto", 6)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("sync_mode", "insert"), ("on_empty_lookup", "merge"), ("progress_interval", -1)],
+)
+def test_operator_settings_refuse_values_they_do_not_know(name: str, value: Any) -> None:
+    assert name in problems(**{name: value})
+
+
+def test_operator_settings_default_to_a_plain_sync_with_progress_every_30_seconds() -> None:
+    result = settings()
+    assert (result.sync_mode, result.on_empty_lookup, result.dry_run) == (
+        "upsert",
+        "match_by_email",
+        False,
+    )
+    assert result.progress_interval == 30

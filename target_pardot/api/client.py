@@ -16,12 +16,13 @@ decides on their behalf:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -68,10 +69,28 @@ class CallStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
+        self._in_flight = 0
 
     def record(self, endpoint: str) -> None:
         with self._lock:
             self._calls[endpoint] += 1
+
+    @contextlib.contextmanager
+    def calling(self, endpoint: str) -> Iterator[None]:
+        """Count a call, and count it as in flight until it has its answer (or failed)."""
+        with self._lock:
+            self._calls[endpoint] += 1
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
 
     @property
     def by_endpoint(self) -> dict[str, int]:
@@ -249,8 +268,7 @@ class PardotClient:
         }
         started = time.monotonic()
         try:
-            with self._in_flight:
-                self.stats.record(endpoint)
+            with self._in_flight, self.stats.calling(endpoint):
                 response = self._session.request(
                     method,
                     url,

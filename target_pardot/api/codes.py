@@ -69,6 +69,9 @@ MESSAGE_CODES: tuple[tuple[str, int], ...] = (
     ("daily api rate limit met", 122),
 )
 
+# The business unit answered, and said it needs the other API version.
+WRONG_VERSION_CODES = frozenset({88, 89})
+
 CONFIGURATION_HINTS: dict[int, str] = {
     88: "this business unit allows several prospects per email; set api_version to 4 (or 5)",
     89: "this business unit does not allow several prospects per email; set api_version to 3 "

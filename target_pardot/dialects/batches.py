@@ -239,7 +239,7 @@ def apply_outcome(
 ) -> None:
     """Count what was applied, reject what Pardot refused, then raise what stopped a call."""
     for item, result in outcome.applied:
-        report.count(result)
+        report.count(result, stream=item.group.stream)
         if finder is not None:
             if item.prospect_id is not None:
                 finder.remember_updated(item.prospect_id, item.group)

@@ -1,4 +1,5 @@
-"""Reading a business unit's custom fields: the catalog every record is mapped against."""
+"""Reading a business unit's custom fields (the catalog every record is mapped against), and the
+cheapest v3/v4 prospect call, which tells whether the unit takes that version."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ def load_v5_catalog(client: PardotClient) -> FieldCatalog:
         if not token:
             return FieldCatalog.from_custom_fields(fields)
         params = {"fields": params["fields"], "nextPageToken": token}
+
+
+def probe_v34_prospects(client: PardotClient, *, version: int) -> None:
+    """The cheapest prospect call in v3/v4: one prospect, no count. It fails with 88 or 89
+    when the business unit needs the other version."""
+    client.v34("prospect", "query", version=version, params={"limit": 1, "output": "bulk"})
 
 
 def _truthy(value: Any) -> bool:

@@ -7,13 +7,19 @@ an email is an UPSERT_BY_EMAIL. Nothing needs finding first.
 With `campaign_id` set, new prospects must get the campaign but existing ones must keep theirs,
 and batchUpsert cannot tell them apart; so email-keyed records go to batchCreate (with the
 campaign) and those Pardot answers "already exists" (error 9) go to batchUpdate.
+
+sync_mode: without a read per record only Pardot knows whether an email exists, so update_only
+sends email-keyed records to batchUpdate (a missing prospect answers "Invalid prospect email
+address", 4: skipped) and create_only to batchCreate (an existing one answers 9: skipped).
+Records with a Pardot id go to batchUpdate in update_only: batchUpsert would create a prospect
+for an id Pardot does not know. v3's update never changes an email.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from target_pardot.dialects.base import Found, RunTools, reject_group
+from target_pardot.dialects.base import Found, RunTools, settle_unsent
 from target_pardot.dialects.batches import (
     BatchOutcome,
     BatchWriter,
@@ -21,16 +27,18 @@ from target_pardot.dialects.batches import (
     apply_outcome,
     write_resolving,
 )
-from target_pardot.dialects.customfields import load_v34_catalog
+from target_pardot.dialects.customfields import load_v34_catalog, probe_v34_prospects
 from target_pardot.errors import RecordError
 from target_pardot.fields import FieldCatalog
 from target_pardot.identify import Identify
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import Result
-from target_pardot.plan import Action, Plan, Step
+from target_pardot.plan import SKIP_NO_PROSPECT, SKIP_PROSPECT_EXISTS, Action, Plan, Step
 from target_pardot.prepare import Prepared
 
 EMAIL_EXISTS = 9
+# batchUpdate keyed by an email no prospect has: "Invalid prospect email address".
+NOT_FOUND_BY_EMAIL = 4
 
 
 def plan_v3(groups: list[Group]) -> Plan:
@@ -65,6 +73,10 @@ class V3Dialect:
     def load_catalog(self) -> FieldCatalog:
         return load_v34_catalog(self._tools.client, version=3)
 
+    def check_api_version(self) -> str:
+        probe_v34_prospects(self._tools.client, version=3)
+        return "Pardot answered a v3 prospect query: this business unit keeps emails unique"
+
     def require_identity(self, identify: Identify) -> None:
         if identify.email is None and not identify.pardot_id:
             raise RecordError(
@@ -89,22 +101,26 @@ class V3Dialect:
         return plan_v3(groups)
 
     def execute(self, plan: Plan) -> None:
+        settings = self._tools.settings
         report = self._tools.report
-        for step in plan.of(Action.REJECT):
-            assert step.problem is not None
-            reject_group(report, step.group, step.problem)
+        settle_unsent(plan, report)
         by_id = [_item(step.group) for step in plan.of(Action.UPDATE)]
         by_email = [_item(step.group) for step in plan.of(Action.UPSERT_BY_EMAIL)]
-        campaign_id = self._tools.settings.campaign_id
-        if campaign_id is None:
+        campaign_id = settings.campaign_id
+        if campaign_id is None and settings.sync_mode == "upsert":
             apply_outcome(self._write("batchUpsert", by_id + by_email), report)
-            return
+        else:
+            # batchUpsert by an id Pardot does not know falls back to the email and creates,
+            # which update_only must not do; with a campaign, existing prospects keep theirs.
+            apply_outcome(self._write("batchUpdate", by_id), report)
+            self._create_else_update(by_email, campaign_id)
+        self._update_if_exists([_item(step.group) for step in plan.of(Action.UPDATE_IF_EXISTS)])
+        self._create_if_new([_item(step.group) for step in plan.of(Action.CREATE_IF_NEW)])
 
-        apply_outcome(self._write("batchUpdate", by_id), report)
-        for item in by_email:
-            item.payload["campaign_id"] = str(campaign_id)
-            item.result = Result.CREATED
-        created = self._write("batchCreate", by_email)
+    def _create_else_update(self, items: list[WriteItem], campaign_id: int | None) -> None:
+        """Upsert by email so that only new prospects get the campaign."""
+        report = self._tools.report
+        created = self._create(items, campaign_id)
         existing = [item for item, problem in created.failed if problem.code == EMAIL_EXISTS]
         created.failed = [(i, p) for i, p in created.failed if p.code != EMAIL_EXISTS]
         apply_outcome(created, report)
@@ -113,6 +129,39 @@ class V3Dialect:
             # "Already exists" after a lost answer may mean the lost call created it.
             item.result = Result.UPSERTED if item.after_lost_answer else Result.UPDATED
         apply_outcome(self._write("batchUpdate", existing), report)
+
+    def _update_if_exists(self, items: list[WriteItem]) -> None:
+        """sync_mode update_only: batchUpdate by email; "not found" (4) means skip it."""
+        report = self._tools.report
+        outcome = self._write("batchUpdate", items)
+        missing = [item for item, problem in outcome.failed if problem.code == NOT_FOUND_BY_EMAIL]
+        outcome.failed = [(i, p) for i, p in outcome.failed if p.code != NOT_FOUND_BY_EMAIL]
+        for item in missing:
+            report.skip(SKIP_NO_PROSPECT, stream=item.group.stream)
+        apply_outcome(outcome, report)
+
+    def _create_if_new(self, items: list[WriteItem]) -> None:
+        """sync_mode create_only: batchCreate; "already exists" (9) means skip it."""
+        report = self._tools.report
+        outcome = self._create(items, self._tools.settings.campaign_id)
+        existing = [item for item, problem in outcome.failed if problem.code == EMAIL_EXISTS]
+        outcome.failed = [(i, p) for i, p in outcome.failed if p.code != EMAIL_EXISTS]
+        for item in existing:
+            if item.after_lost_answer:
+                report.notice(
+                    "sync_mode create_only: a batchCreate was sent again after its answer was "
+                    "lost, and Pardot then said prospects already existed; they are counted "
+                    "as skipped although the lost call may have created them"
+                )
+            report.skip(SKIP_PROSPECT_EXISTS, stream=item.group.stream)
+        apply_outcome(outcome, report)
+
+    def _create(self, items: list[WriteItem], campaign_id: int | None) -> BatchOutcome:
+        for item in items:
+            if campaign_id is not None:
+                item.payload["campaign_id"] = str(campaign_id)
+            item.result = Result.CREATED
+        return self._write("batchCreate", items)
 
     def _write(self, operation: str, items: list[WriteItem]) -> BatchOutcome:
         # v3 writes are idempotent (email is unique): nothing to resolve after a lost answer.

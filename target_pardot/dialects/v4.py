@@ -4,8 +4,10 @@ Identity: Pardot id, then Salesforce fid, then the lookup value, then the email 
 `match_by_email: false`, none: Pardot's raw rule, every record creates).
 Plan: an id or fid is an UPDATE through it. A lookup value or email is first matched to an
 existing prospect (finder.py) and is an UPDATE of it; only when none matches is it a CREATE
-(or a REJECT: a lookup record without an email cannot create). Everything goes out as
-batchUpsert, 50 a call. A create whose answer was lost is looked for before it is sent again.
+(or a REJECT: a lookup record without an email cannot create; or, for a lookup value, an UPDATE
+claiming a prospect with the email whose lookup field is empty: on_empty_lookup). Everything
+goes out as batchUpsert, 50 a call (batchUpdate in sync_mode update_only, which never creates).
+A create whose answer was lost is looked for before it is sent again.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from target_pardot.api.client import PardotClient
 from target_pardot.dialects.base import (
     Found,
     RunTools,
-    reject_group,
+    lookup_without_email,
     require_some_identity,
+    settle_unsent,
+    unmatched_lookup_step,
     v4_identity,
 )
 from target_pardot.dialects.batches import BatchWriter, WriteItem, apply_outcome, write_resolving
-from target_pardot.dialects.customfields import load_v34_catalog
+from target_pardot.dialects.customfields import load_v34_catalog, probe_v34_prospects
 from target_pardot.errors import PardotAPIError
 from target_pardot.fields import FieldCatalog
 from target_pardot.finder import Candidate, ProspectFinder
@@ -98,6 +102,7 @@ def _as_list(value: Any) -> list[dict[str, Any]]:
 def plan_v4(groups: list[Group], found: Found, settings: Settings) -> Plan:
     """v4's rules as data (the README's matching table, v4 column)."""
     steps: list[Step] = []
+    claimed: set[int] = set()
     for group in groups:
         identity = group.identity
         if identity.kind == "id":
@@ -110,14 +115,9 @@ def plan_v4(groups: list[Group], found: Found, settings: Settings) -> Plan:
         elif found.get(identity) is not None:
             steps.append(Step(Action.UPDATE, group, found[identity]))
         elif group.email is None:
-            steps.append(
-                Step.reject(
-                    group,
-                    "email",
-                    f"no prospect has {settings.lookup_field} = {identity.value} and the "
-                    "record has no email to create one with",
-                )
-            )
+            steps.append(lookup_without_email(group, settings))
+        elif identity.kind == "lookup":
+            steps.append(unmatched_lookup_step(group, found, settings, claimed))
         else:
             steps.append(Step(Action.CREATE, group))
     return Plan(steps)
@@ -146,6 +146,13 @@ class V4Dialect:
     def load_catalog(self) -> FieldCatalog:
         return load_v34_catalog(self._tools.client, version=4)
 
+    def check_api_version(self) -> str:
+        probe_v34_prospects(self._tools.client, version=4)
+        return (
+            "Pardot answered a v4 prospect query: this business unit allows several prospects "
+            "per email"
+        )
+
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)
 
@@ -161,25 +168,33 @@ class V4Dialect:
 
     def execute(self, plan: Plan) -> None:
         settings = self._tools.settings
+        report = self._tools.report
+        settle_unsent(plan, report)
         items: list[WriteItem] = []
-        for step in plan:
-            if step.action is Action.REJECT:
-                assert step.problem is not None
-                reject_group(self._tools.report, step.group, step.problem)
-            elif step.action is Action.UPDATE and step.prospect_id is not None:
+        claiming: set[int] = set()
+        for step in plan.of(Action.UPDATE, Action.CREATE):
+            if step.action is Action.UPDATE and step.prospect_id is not None:
                 items.append(update_item(step.group, step.prospect_id, fid=step.fid))
             elif step.action is Action.UPDATE:
                 items.append(fid_item(step.group))
             else:
                 items.append(create_item(step.group, settings.campaign_id))
+            if step.claims:
+                claiming.add(id(step.group))
+        # batchUpsert creates a prospect for an id or fid Pardot does not know (when the item
+        # has an email); update_only must never create, and batchUpdate never does.
+        operation = "batchUpdate" if settings.sync_mode == "update_only" else "batchUpsert"
         outcome = write_resolving(
             self._writer,
-            "batchUpsert",
+            operation,
             items,
             resolve_lost=self._resolve_lost,
             max_rounds=settings.max_retries,
         )
-        apply_outcome(outcome, self._tools.report, self.finder)
+        for item, _result in outcome.applied:
+            if id(item.group) in claiming:
+                report.claimed(stream=item.group.stream)
+        apply_outcome(outcome, report, self.finder)
 
     def _resolve_lost(self, items: list[WriteItem]) -> list[WriteItem]:
         """After a lost answer: creates Pardot did apply become updates of what they made."""

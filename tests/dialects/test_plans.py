@@ -12,8 +12,16 @@ import pytest
 from target_pardot.dialects.v3 import plan_v3
 from target_pardot.dialects.v4 import plan_v4
 from target_pardot.dialects.v5 import plan_v5
+from target_pardot.finder import FoundProspects
 from target_pardot.matching import Group, Identity
-from target_pardot.plan import Action, Plan, Step
+from target_pardot.plan import (
+    SKIP_NAMES_PROSPECT,
+    SKIP_NO_PROSPECT,
+    SKIP_PROSPECT_EXISTS,
+    Action,
+    Plan,
+    Step,
+)
 from target_pardot.settings import Settings
 
 LEAD = "00Q000000000001AAA"
@@ -164,3 +172,107 @@ def test_a_reject_step_carries_the_reason_for_the_reject_file() -> None:
         "not a number",
         3,
     )
+
+
+# -- sync_mode: what the mode forbids becomes a skip ----------------------------------------------
+
+
+def mixed_plan() -> Plan:
+    return Plan(
+        [
+            Step(Action.CREATE, group("email", "new@x.com")),
+            Step(Action.UPDATE, group("email", "old@x.com"), 5),
+            Step(Action.UPDATE, group("id", "17"), 17),
+            Step(Action.UPSERT_BY_EMAIL, group("email", "any@x.com")),
+            Step.reject(group("id", "x"), "pardot_id", "not a number", code=3),
+        ]
+    )
+
+
+def actions(plan: Plan) -> list[tuple[Action, str | None]]:
+    return [(step.action, step.skip_reason) for step in plan]
+
+
+def test_upsert_keeps_the_plan_as_it_is() -> None:
+    plan = mixed_plan()
+    assert plan.for_sync_mode("upsert") is plan
+
+
+def test_update_only_skips_creates_and_leaves_email_upserts_to_what_pardot_has() -> None:
+    assert actions(mixed_plan().for_sync_mode("update_only")) == [
+        (Action.SKIP, SKIP_NO_PROSPECT),
+        (Action.UPDATE, None),
+        (Action.UPDATE, None),
+        (Action.UPDATE_IF_EXISTS, None),
+        (Action.REJECT, None),
+    ]
+
+
+def test_create_only_skips_updates_and_email_upserts_create_only_if_new() -> None:
+    assert actions(mixed_plan().for_sync_mode("create_only")) == [
+        (Action.CREATE, None),
+        (Action.SKIP, SKIP_PROSPECT_EXISTS),
+        (Action.SKIP, SKIP_NAMES_PROSPECT),
+        (Action.CREATE_IF_NEW, None),
+        (Action.REJECT, None),
+    ]
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_update_only_skips_a_lookup_value_without_email_instead_of_rejecting_it(
+    version: int,
+) -> None:
+    config = settings(api_version=version, lookup_field="org_id", sync_mode="update_only")
+    planner = plan_v4 if version == 4 else plan_v5
+    [step] = planner([group("lookup", "org-2", email=None)], {}, config)
+    assert (step.action, step.skip_reason) == (Action.SKIP, SKIP_NO_PROSPECT)
+
+
+def test_v5_creates_an_email_it_looked_up_and_did_not_find() -> None:
+    # Outside sync_mode upsert the finder looks emails up; upsertLatestByEmail is not used.
+    found = {Identity("email", "a@x.com"): None}
+    assert steps(plan(5, [group("email", "a@x.com")], found)) == [
+        (Action.CREATE, "email", None, None, None)
+    ]
+
+
+# -- on_empty_lookup ------------------------------------------------------------------------------
+
+
+def found_beside_empty(*empty: int) -> FoundProspects:
+    found = FoundProspects()
+    for value in ("org-1", "org-2"):
+        found[Identity("lookup", value)] = None
+        found.empty_lookup[Identity("lookup", value)] = list(empty)
+    return found
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_match_by_email_claims_the_latest_empty_prospect_once(version: int) -> None:
+    config = settings(api_version=version, lookup_field="org_id")
+    planner = plan_v4 if version == 4 else plan_v5
+    groups = [group("lookup", "org-1"), group("lookup", "org-2")]
+    claim, second = planner(groups, found_beside_empty(8, 3), config)
+    assert (claim.action, claim.prospect_id, claim.claims) == (Action.UPDATE, 8, True)
+    # Two lookup values never claim one prospect: the second takes the next one.
+    assert (second.action, second.prospect_id, second.claims) == (Action.UPDATE, 3, True)
+    _, last = planner(groups, found_beside_empty(8), config)
+    assert (last.action, last.beside_empty_lookup) == (Action.CREATE, False)
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_on_empty_lookup_reject_names_the_lookup_field(version: int) -> None:
+    config = settings(api_version=version, lookup_field="org_id", on_empty_lookup="reject")
+    planner = plan_v4 if version == 4 else plan_v5
+    [step] = planner([group("lookup", "org-1")], found_beside_empty(8), config)
+    assert step.action is Action.REJECT and step.problem is not None
+    assert step.problem.field == "org_id"
+    assert "org_id empty" in step.problem.reason
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_on_empty_lookup_create_makes_a_duplicate_and_says_so(version: int) -> None:
+    config = settings(api_version=version, lookup_field="org_id", on_empty_lookup="create")
+    planner = plan_v4 if version == 4 else plan_v5
+    [step] = planner([group("lookup", "org-1")], found_beside_empty(8), config)
+    assert (step.action, step.beside_empty_lookup) == (Action.CREATE, True)

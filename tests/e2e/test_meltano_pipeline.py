@@ -178,6 +178,31 @@ def test_meltano_run_loads_the_demo_data_into_the_emulator(tmp_path: Path) -> No
     assert files == {*GOOD_FILES, PROBLEM_FILE}
 
 
+@pytest.mark.meltano
+def test_meltano_invoke_test_checks_the_connection_without_writing(tmp_path: Path) -> None:
+    """`meltano invoke target-pardot --test`: Meltano passes its config file and the flag on."""
+    require_plugins()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MELTANO_", "TARGET_PARDOT_", "TAP_JSONL_"))
+    }
+    env.update(
+        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+        MELTANO_DATABASE_URI=f"sqlite:///{tmp_path / 'meltano.db'}",
+    )
+    with PardotEmulator(ampsea=True) as emulator:
+        emulator.add_custom_field("org_id")
+        env["PARDOT_EMULATOR_URL"] = emulator.url
+        run = meltano(["--environment=demo", "invoke", "target-pardot", "--test"], env)
+        calls = emulator.call_counts
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "every check passed" in run.stdout, output[-4000:]
+    assert "api_version 4: Pardot answered a v4 prospect query" in run.stdout
+    assert set(calls) == {"oauth.token", "v4.customField.query", "v4.prospect.query"}
+
+
 def test_meltano_yml_declares_every_target_setting() -> None:
     """meltano.yml's loader settings match the target's own schema (names, kinds, secrets)."""
     yaml = pytest.importorskip("yaml")

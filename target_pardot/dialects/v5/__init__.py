@@ -11,7 +11,9 @@ client cap calls in flight at `max_concurrency`). Identity as in v4. Per identit
   as v4 does, would make one not linked to the lead or contact.
 - lookup value: the finder (read by email or scan), then `PATCH`, or `POST prospects` with the
   lookup field (and `campaignId`) when none matches.
-- email only, match_by_email true: `POST prospects/do/upsertLatestByEmail` (writes.py).
+- email only, match_by_email true: `POST prospects/do/upsertLatestByEmail` (writes.py). In
+  sync_mode update_only and create_only the email is looked up first (the finder's read or
+  scan), because the upsert cannot say whether the prospect exists: then `PATCH` or `POST`.
 - email only, match_by_email false: `POST prospects`, Pardot's raw rule.
 
 Every id a write answers with is remembered for the identity written (reads lag writes by up to
@@ -33,8 +35,11 @@ from target_pardot.api.codes import ErrorClass
 from target_pardot.dialects.base import (
     Found,
     RunTools,
+    lookup_without_email,
     reject_group,
     require_some_identity,
+    settle_unsent,
+    unmatched_lookup_step,
     v4_identity,
 )
 from target_pardot.dialects.customfields import load_v5_catalog
@@ -43,11 +48,11 @@ from target_pardot.dialects.v5.source import V5Source
 from target_pardot.dialects.v5.writes import Outcome, V5Writes
 from target_pardot.errors import PardotAPIError, RecordError
 from target_pardot.fields import FieldCatalog
-from target_pardot.finder import ProspectFinder
+from target_pardot.finder import FoundProspects, ProspectFinder
 from target_pardot.identify import Identify
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import Result
-from target_pardot.plan import Action, Plan, Step
+from target_pardot.plan import UNSENT, Action, Plan, Step
 from target_pardot.prepare import Prepared
 from target_pardot.settings import Settings
 
@@ -61,6 +66,7 @@ def plan_v5(groups: list[Group], found: Found, settings: Settings) -> Plan:
     matched, and Salesforce ids the scan resolved.
     """
     steps: list[Step] = []
+    claimed: set[int] = set()
     for group in groups:
         identity = group.identity
         known = found.get(identity)
@@ -90,17 +96,13 @@ def plan_v5(groups: list[Group], found: Found, settings: Settings) -> Plan:
                 )
             )
         elif identity.kind == "lookup" and group.email is None:
-            steps.append(
-                Step.reject(
-                    group,
-                    "email",
-                    f"no prospect has {settings.lookup_field} = {identity.value} and the record "
-                    "has no email to create one with",
-                )
-            )
-        elif identity.kind == "email":
+            steps.append(lookup_without_email(group, settings))
+        elif identity.kind == "lookup":
+            steps.append(unmatched_lookup_step(group, found, settings, claimed))
+        elif identity.kind == "email" and identity not in found:
             steps.append(Step(Action.UPSERT_BY_EMAIL, group))
         else:
+            # A new identity, or an email looked up (sync_mode other than upsert) and not found.
             steps.append(Step(Action.CREATE, group))
     return Plan(steps)
 
@@ -131,6 +133,10 @@ class V5Dialect:
         self.catalog = load_v5_catalog(self._tools.client)
         return self.catalog
 
+    def check_api_version(self) -> str:
+        self.source.probe()
+        return "Pardot answered a v5 prospect query: v5 works with either kind of business unit"
+
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)
 
@@ -138,14 +144,18 @@ class V5Dialect:
         return v4_identity(prepared, self._tools.settings)
 
     def find(self, groups: list[Group]) -> Found:
+        found = FoundProspects()
         with self._lock:
-            found: dict[Identity, int | None] = {
-                g.identity: self._written[g.identity] for g in groups if g.identity in self._written
-            }
+            for group in groups:
+                if group.identity in self._written:
+                    found[group.identity] = self._written[group.identity]
         fresh = [group for group in groups if group.identity not in found]
-        lookups = [group for group in fresh if group.identity.kind == "lookup"]
-        if lookups:
-            found.update(self.finder.find(lookups))
+        # upsertLatestByEmail cannot say whether a prospect exists before it writes, which
+        # update_only and create_only must know: there emails are looked up like lookup values.
+        kinds = ("lookup",) if self._tools.settings.sync_mode == "upsert" else ("lookup", "email")
+        to_find = [group for group in fresh if group.identity.kind in kinds]
+        if to_find:
+            found.merge(self.finder.find(to_find))
         fids = [group for group in fresh if group.identity.kind == "fid"]
         if fids:
             self.finder.finish_scan()
@@ -157,10 +167,8 @@ class V5Dialect:
         return plan_v5(groups, found, self._tools.settings)
 
     def execute(self, plan: Plan) -> None:
-        for step in plan.of(Action.REJECT):
-            assert step.problem is not None
-            reject_group(self._tools.report, step.group, step.problem)
-        calls = [step for step in plan if step.action is not Action.REJECT]
+        settle_unsent(plan, self._tools.report)
+        calls = [step for step in plan if step.action not in UNSENT]
         futures = [self._tools.executor.submit(self._run, step) for step in calls]
         # Let every call finish before raising, so what the others applied is counted.
         wait(futures)
@@ -188,7 +196,7 @@ class V5Dialect:
             return
         report = self._tools.report
         if outcome is None:
-            report.count(Result.UNCHANGED)
+            report.count(Result.UNCHANGED, stream=group.stream)
             return
         prospect_id, result = outcome
         with self._lock:
@@ -196,7 +204,9 @@ class V5Dialect:
                 self._written[group.identity] = prospect_id
         if result is Result.CREATED:
             self.writes.note_created(prospect_id)
-        report.count(result)
+        report.count(result, stream=group.stream)
+        if step.claims:
+            report.claimed(stream=group.stream)
         self.finder.remember_updated(prospect_id, group)
 
     def _call(self, step: Step) -> Outcome | None:
@@ -207,4 +217,8 @@ class V5Dialect:
             return self.writes.update(step.group, step.prospect_id, Result.UPDATED)
         if step.action is Action.UPSERT_BY_EMAIL:
             return self.writes.upsert_latest(step.group)
-        return self.writes.create(step.group)
+        if step.action is Action.CREATE:
+            return self.writes.create(step.group)
+        # UPDATE_IF_EXISTS / CREATE_IF_NEW come from UPSERT_BY_EMAIL, which plan_v5 makes only
+        # in sync_mode upsert (elsewhere emails are looked up first).
+        raise AssertionError(f"v5 plans never hold {step.action.value!r} steps")

@@ -87,6 +87,12 @@ class V5Source:
             # v5 queries return no total: the finder pages lazily (see finder.py).
             yield None, candidates
 
+    def probe(self) -> None:
+        """The cheapest prospect call: one prospect's id."""
+        self._client.v5(
+            "GET", PROSPECTS, endpoint="v5.prospects.query", params={"fields": "id", "limit": 1}
+        )
+
     def prospect_for_fid(self, fid: str) -> int | None:
         """The prospect carrying this lead or contact id, from a finished scan (latest wins)."""
         with self._lock:
