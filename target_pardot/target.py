@@ -57,7 +57,9 @@ class TargetPardot(Target):
     """Writes identify-shaped records into Salesforce Pardot (Account Engagement) prospects."""
 
     name = "target-pardot"
-    config_jsonschema = CONFIG_SCHEMA
+    # A copy: singer-sdk adds its own settings to the class's schema in place when a target is
+    # built, and the module's CONFIG_SCHEMA must stay the target's own settings only.
+    config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     default_sink_class = PardotSink
     message_reader_class = NumberedSingerReader
 

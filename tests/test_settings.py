@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -221,3 +222,12 @@ def test_operator_settings_default_to_a_plain_sync_with_progress_every_30_second
         False,
     )
     assert result.progress_interval == 30
+
+
+def test_building_a_target_leaves_the_target_s_own_schema_alone() -> None:
+    # singer-sdk adds its settings to the class's schema in place; ours must stay ours only.
+    from target_pardot.target import TargetPardot
+
+    before = copy.deepcopy(CONFIG_SCHEMA)
+    TargetPardot(config={"business_unit_id": "0Uv000000000001AAA", "access_token": "t"})
+    assert before == CONFIG_SCHEMA
