@@ -61,6 +61,8 @@ class PardotRun:
             self.client.authenticate()
             self.catalog = self.dialect.load_catalog()
             self._check_lookup_field()
+            # Imports an earlier run left unprocessed are waited for before any record.
+            self.dialect.resume()
             self._started = True
 
     def sync(self, stream: str, records: list[Mapping[str, Any]]) -> None:
@@ -103,6 +105,7 @@ class PardotRun:
     def close(self) -> None:
         self.executor.shutdown(wait=True)
         self.read_executor.shutdown(wait=True)
+        self.dialect.close()
         self.report.rejects.close()
         self.client.close()
 

@@ -65,6 +65,12 @@ class V3Dialect:
     def load_catalog(self) -> FieldCatalog:
         return load_v34_catalog(self._tools.client, version=3)
 
+    def resume(self) -> None:
+        """Nothing to resume: this version writes only through the prospect endpoints."""
+
+    def close(self) -> None:
+        pass
+
     def require_identity(self, identify: Identify) -> None:
         if identify.email is None and not identify.pardot_id:
             raise RecordError(

@@ -146,6 +146,12 @@ class V4Dialect:
     def load_catalog(self) -> FieldCatalog:
         return load_v34_catalog(self._tools.client, version=4)
 
+    def resume(self) -> None:
+        """Nothing to resume: this version writes only through the prospect endpoints."""
+
+    def close(self) -> None:
+        pass
+
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)
 
