@@ -201,3 +201,31 @@ def test_null_and_empty_settings_mean_the_default_as_meltano_passes_unset_ones()
         }
     )
     assert (settings.api_version, settings.lookup_strategy, settings.max_retries) == (4, "auto", 6)
+
+
+# -- write_method ----------------------------------------------------------------------------
+
+
+def test_write_method_defaults_to_the_api_with_an_import_threshold_of_1000() -> None:
+    result = settings()
+    assert (result.write_method, result.import_threshold, result.import_state_path) == (
+        "api",
+        1000,
+        None,
+    )
+
+
+@pytest.mark.parametrize("method", ["import", "auto"])
+def test_importing_needs_api_version_5_and_a_campaign(method: str) -> None:
+    assert settings(write_method=method, api_version=5, campaign_id=7).write_method == method
+    text = problems(write_method=method, api_version=4, campaign_id=7)
+    assert "needs api_version 5" in text
+    text = problems(write_method=method, api_version=5)
+    assert f"write_method {method} needs campaign_id" in text and "set campaign_id" in text
+
+
+def test_write_method_and_import_threshold_are_checked() -> None:
+    assert "write_method must be one of api, import, auto" in problems(write_method="bulk")
+    assert "import_threshold must be a whole number of at least 1" in problems(import_threshold=0)
+    # The SDK's own load_method is another setting: accepted, and not ours.
+    assert settings(load_method="upsert").write_method == "api"
