@@ -65,6 +65,8 @@ FORBIDDEN_COLUMNS = frozenset(
     }
 )
 ERROR_COLUMN = "error"
+# What a header needs when its rows may create prospects.
+REQUIRED_FOR_CREATES = ("email", "campaignId")
 
 OPEN, WAITING, PROCESSING, COMPLETE = "Open", "Waiting", "Processing", "Complete"
 
@@ -82,7 +84,8 @@ class ImportJob:
     restore_deleted: bool
     rules: dict[str, FieldRule]
     created_at: float
-    # Which API made it: the header names and renderings differ ("v5" or "v4").
+    # Which API made it, so that its header names apply ("v5": the only Import API emulated;
+    # Pardot's v4 one takes v3/v4 names).
     flavour: str
     status: str = OPEN
     updated_at: float = 0.0
@@ -127,7 +130,7 @@ class ImportJob:
 
 
 # Turns one header name into the stored field it writes, or None when the name is unknown or
-# not writable. v5: camelCase and `<fieldId>__c`; v4: the v3/v4 names and bare field ids.
+# not writable (v5: camelCase and `<fieldId>__c`).
 ColumnNames = Callable[[Store, str], str | None]
 
 
@@ -278,17 +281,13 @@ def _check_header(header: list[str], job: ImportJob, store: Store, names: Column
         if names(store, name) is None:
             raise PardotError(180, f"{MESSAGES[180]}: {name}")
     if job.create_on_no_match or not any(name in MATCH_COLUMNS for name in header):
-        missing = [name for name in _required(job) if name not in header]
+        missing = [name for name in REQUIRED_FOR_CREATES if name not in header]
         if missing:
             raise PardotError(
                 153,
                 f"{MESSAGES[153]}: {', '.join(missing)} (an import that may create prospects "
                 "needs these columns)",
             )
-
-
-def _required(job: ImportJob) -> tuple[str, str]:
-    return ("email", "campaign_id") if job.flavour == "v4" else ("email", "campaignId")
 
 
 def _process(job: ImportJob, store: Store, names: ColumnNames) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from .clock import parse_timestamp, render_v34, whole_seconds
 from .context import ApiContext, ApiResult
 from .errors import PardotError
-from .fields import TIMESTAMP_FIELDS, V34_ORDER, WRITABLE
+from .fields import TIMESTAMP_FIELDS, V34_ORDER
 from .render import batch_result, ok, one_or_many
 from .store import CustomField, Prospect, Store, is_valid_email
 
@@ -68,13 +68,6 @@ def parse(path: str, params: dict[str, list[str]]) -> V34Request | None:
         for i in range(0, len(segments), 2)
     }
     return V34Request(int(match["version"]), match["object"], match["op"], idents, params)
-
-
-def v4_column(store: Store, name: str) -> str | None:
-    """The stored field a v4 import column writes: v3/v4 names and bare custom field ids."""
-    if name in WRITABLE or store.custom_field(name) is not None:
-        return name
-    return None
 
 
 def handle(ctx: ApiContext, req: V34Request) -> ApiResult:
