@@ -186,8 +186,8 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         default=1000,
         description="write_method auto: a batch with more prospects than this is imported. "
         "Below it the API costs at most this many calls in v5 and reports each record at once; "
-        "above it an import's fixed cost (about 5 calls and Pardot's processing time) is far "
-        "cheaper against the daily quota.",
+        "above it an import's fixed cost (a few calls: create, start, polls; plus Pardot's "
+        "processing time) is far cheaper against the daily quota.",
     ),
     th.Property(
         "import_state_path",

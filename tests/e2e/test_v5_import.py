@@ -167,19 +167,23 @@ def test_rejected_rows_reach_the_reject_file_with_pardots_reason(
     assert emulator.prospect(taken["id"])["email"] == "taken@example.com"
 
 
-def test_many_records_cost_a_few_calls(
+def test_100k_records_cost_at_most_30_calls(
     make_emulator: Callable[..., PardotEmulator], tmp_path: Path
 ) -> None:
     emulator = make_emulator(ampsea=True)
-    records = [{"email": f"n{n}@example.com", "first_name": f"N{n}"} for n in range(20_000)]
+    for n in range(0, 100_000, 2):
+        emulator.add_prospect(f"n{n}@example.com", first_name="Old", created_at=LONG_AGO)
+    records = [{"email": f"n{n}@example.com", "first_name": f"N{n}"} for n in range(100_000)]
     result = sync(emulator, tmp_path, records)
-    assert summary_counts(result)["created"] == 20_000
-    assert len(emulator.prospects()) == 20_000
+    assert summary_counts(result) == {"created": 50_000, "updated": 50_000, "rejected": 0}
+    prospects = emulator.prospects()
+    assert len(prospects) == 100_000
+    assert {p["first_name"] for p in prospects} == {f"N{n}" for n in range(100_000)}
     calls = {k: n for k, n in emulator.call_counts.items() if k != "oauth.token"}
-    # The custom fields, then one import: create (with its only batch), start, a few polls.
-    assert calls["v5.imports.create"] == 1 and calls["v5.imports.update"] == 1
-    assert sum(calls.values()) <= 10, calls
-    assert "v5.prospects.upsertLatestByEmail" not in calls
+    assert sum(calls.values()) <= 30, calls
+    # Two sink batches of 50,000: one import each, created with its only batch, then started.
+    assert (calls["v5.imports.create"], calls["v5.imports.update"]) == (2, 2)
+    assert not any(name.startswith("v5.prospects") for name in calls)
 
 
 def test_a_lost_answer_to_the_create_leaves_that_import_unstarted(
