@@ -361,6 +361,20 @@ def test_polls_back_off_and_a_stuck_import_stays_in_the_ledger_for_the_next_run(
     assert [e.import_id for e in harness.ledger.pending()] == [2]
 
 
+def test_an_import_pardot_takes_ten_minutes_over_costs_11_polls(harness: Harness) -> None:
+    # What keeps 100,000 records (two imports) within 30 calls when Pardot queues imports.
+    read = harness.api.read
+
+    def ten_minutes(import_id: int) -> ImportStatus:
+        status = read(import_id)
+        return status if harness.clock.now >= 600 else ImportStatus("Processing")
+
+    harness.api.read = ten_minutes  # type: ignore[method-assign]
+    harness.writer.write([create("a@x.com")])
+    assert harness.api.calls["read"] == 11
+    assert 600 <= harness.clock.now <= 1200
+
+
 # -- error rows -------------------------------------------------------------------------------
 
 
