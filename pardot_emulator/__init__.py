@@ -11,8 +11,10 @@ and demos. It listens on 127.0.0.1 only and never touches the network beyond it.
 Modules: ``store`` (prospects, custom fields, AMPSEA; no HTTP), ``fields`` (the field
 catalogue and v5 names), ``clock`` (timestamps), ``errors`` (codes, messages, statuses),
 ``oauth`` (token grants and tokens), ``gate`` + ``faults`` (admission checks and fault
-knobs), ``v34`` / ``v5`` (API handlers), ``render`` (v3/v4 envelopes, JSON/XML), ``control``
-(``/_emulator/``), ``server`` (HTTP plumbing and ``PardotEmulator``), ``__main__`` (CLI).
+knobs), ``v34`` / ``v5`` (API handlers), ``imports`` (Import API jobs: CSV rules, processing,
+error rows) + ``v5_imports`` (its v5 endpoints) + ``multipart`` (upload parsing), ``render``
+(v3/v4 envelopes, JSON/XML), ``control`` (``/_emulator/``), ``server`` (HTTP plumbing and
+``PardotEmulator``), ``__main__`` (CLI).
 
 Every API request is checked in this order (first failure wins): bearer token (184, HTTP
 401) -> ``Pardot-Business-Unit-Id`` (181 missing, HTTP 400; 201 not the configured unit,
@@ -80,6 +82,37 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   fields (body ``fields`` list or ``?fields=``) whether it updated or created, as
   production clients see; ``upsert_created_status=201`` makes a create answer 201, so
   clients are tested against both (real behaviour UNCONFIRMED).
+- Import API, v5 (``/api/v5/imports``; the rules are in ``imports``). Documented and followed:
+  create with operation Upsert / object Prospect / createOnNoMatch / restoreDeleted / per-column
+  ``fields`` {overwrite, nullOverwrite} (defaults true / false) and optional ``status: Ready``;
+  CSV batches in multipart part ``file``; ``PATCH {"status": "Ready"}`` only (other properties
+  154), only on an Open import with a batch; statuses Open -> Waiting -> Processing ->
+  Complete; the error download only when Complete, else 400 "Import is not finished
+  processing"; header names are v5 names, custom fields ``<fieldId>__c``; the forbidden columns;
+  email and campaignId required with createOnNoMatch or without a match column; later batches
+  repeat the header; 10 MB per batch (413), 10 batches per import (429), a daily batch limit
+  (164), empty file refused. Chosen where UNCONFIRMED: the create's JSON part is named
+  ``input`` (a plain JSON body works too); a create whose file is refused keeps no import;
+  codes 161 (not Open / no batch), 162 (not finished), 163 (11th batch, HTTP 429), 164 (HTTP
+  429), 165 (413), 166 (empty, unreadable, ragged or repeated-column CSV), 167 (header differs),
+  153 (required column missing), 180 (unknown, read-only or forbidden column); the batch answer
+  is ``{"id": <batch number>, "importId"}``; ``fields`` is required on reads (code 31, as for
+  prospects) and an unknown name is 51; an unknown import id is 404 code 3. Processing is
+  whole-import, once ``import_delay`` seconds have passed since Ready (``Processing`` from half
+  way), in batch and row order; a row with two match values fails; matchEmail picks the active
+  prospect with the latest activity (as upsertLatestByEmail), then, with restoreDeleted, an
+  archived one; a matchId/matchSalesforceId naming an archived prospect matches only with
+  restoreDeleted; a row matching nothing is created with createOnNoMatch (whatever its match
+  column) and fails otherwise, with Pardot's messages (Invalid prospect ID / fid / email
+  address); a row without a match value creates; cells are parsed as text like v3/v4 form
+  values; ``overwrite: false`` writes a column only where the prospect has no value;
+  addToList/removeFromList are accepted and ignored. The error download is a 302 to
+  ``/files/import-errors/<token>.csv`` (not under /api/, no token, not counted), the sent
+  header plus a last column ``error``, rows as sent. Open imports never expire.
+  ``fail_next_import_after(n)`` makes the next import processed stop after n rows: the rest
+  fail with error 183's message ("An internal error occurred. Please try again") and are not
+  applied, and the import still ends Complete (how a real import fails part way is not
+  documented). ``reset_daily_usage`` resets the daily batch count too.
 - OAuth: every grant but the JWT one needs the right client_secret; client_credentials is
   accepted on this host although Salesforce wants a My Domain URL. JWT assertions must be
   RS256 with iss = client_id, sub = username, aud = this emulator's URL or

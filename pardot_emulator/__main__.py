@@ -25,6 +25,10 @@ CONTROL_ENDPOINTS: tuple[tuple[str, str], ...] = (
         "every prospect held, custom fields included (a JSON list)",
     ),
     (
+        "GET  /_emulator/imports",
+        "every import made (Import API): status, batches, rows, header and counts",
+    ),
+    (
         "GET  /_emulator/stats",
         "calls received: call_counts per endpoint (v4.prospect.batchUpsert...),\n"
         "api_calls, token_calls, max_in_flight",
@@ -66,6 +70,7 @@ Point target-pardot at it with login_url and pardot_url both set to that URL:
   /api/customField/version/N/do/query
   /api/v5/objects/prospects...         Pardot API v5
   /api/v5/objects/custom-fields
+  /api/v5/imports...                   Pardot API v5 Import API (bulk CSV upserts)
 
 Inspection and control (JSON; no token needed; not counted as API calls):
 {endpoints}  e.g. curl -s http://127.0.0.1:PORT/_emulator/stats
@@ -85,6 +90,8 @@ Fault injection: --latency, --concurrency-limit (the call over it gets error 66)
 --daily-limit (error 122 once used up), --token-ttl (error 184, the target
 refreshes), --fail-every N (HTTP 500, nothing applied), --drop-after-commit-every N
 (applied, then no answer), and POST /_emulator/queue-error for any Pardot code.
+Imports: --import-delay (seconds from start to Complete), --import-daily-batch-limit
+(error 164 once used up).
 
 Stop it with Ctrl-C or SIGTERM. Everything is in memory: a restart starts empty.
 """
@@ -156,6 +163,18 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="every Nth API call is applied, then the connection is dropped",
     )
+    parser.add_argument(
+        "--import-delay",
+        type=float,
+        default=0.0,
+        help="seconds an import takes from its start (status Ready) to Complete",
+    )
+    parser.add_argument(
+        "--import-daily-batch-limit",
+        type=int,
+        default=None,
+        help="Import API batches allowed before error 164 (default: no limit)",
+    )
     return parser
 
 
@@ -213,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         fail_every=args.fail_every,
         drop_after_commit_every=args.drop_after_commit_every,
         jwt_public_key=jwt_public_key,
+        import_delay=args.import_delay,
+        import_daily_batch_limit=args.import_daily_batch_limit,
         host=args.host,
         port=args.port,
     )

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook
 from .store import Store
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """The Import API's limits: knobs, read on every request like the others."""
+
+    max_batch_bytes: int = MAX_BATCH_BYTES
+    max_batches: int = MAX_BATCHES
+    daily_batch_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -16,12 +26,16 @@ class ApiContext:
     # HTTP status of a v5 upsertLatestByEmail that created (200 by default, as production
     # clients see; 201 is the other plausible answer).
     upsert_created_status: int = 200
+    imports: ImportBook = field(default_factory=ImportBook)
+    import_limits: ImportLimits = field(default_factory=ImportLimits)
 
 
 @dataclass(frozen=True)
 class ApiResult:
     status: int
     payload: Any
+    # Extra response headers (the Import API's error download answers with a redirect).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,3 +45,4 @@ class Reply:
     status: int
     body: bytes
     content_type: str
+    headers: tuple[tuple[str, str], ...] = ()

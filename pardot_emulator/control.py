@@ -23,6 +23,8 @@ def handle(emulator: PardotEmulator, method: str, path: str, query: str, body: b
         if route == ("GET", "/_emulator/prospects"):
             archived = parse_qs(query).get("include_archived", ["false"])[-1].lower() == "true"
             return _json(200, emulator.prospects(include_archived=archived))
+        if route == ("GET", "/_emulator/imports"):
+            return _json(200, emulator.imports())
         if route == ("GET", "/_emulator/stats"):
             return _json(200, emulator.stats())
         if route == ("POST", "/_emulator/prospects"):

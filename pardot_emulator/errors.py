@@ -49,6 +49,15 @@ MESSAGES: dict[int, str] = {
     152: "Request body can't be empty",
     153: "Missing required property in request",
     154: "Invalid property in request",
+    # Import API (v5 and v4). Only 164 is a published code; the others are the emulator's
+    # choice (UNCONFIRMED, see the package docstring), with Pardot-like wording.
+    161: "Import is not open",
+    162: "Import is not finished processing",
+    163: "Import has the maximum number of batches",
+    164: "Daily import batch limit met",
+    165: "Batch file is larger than the maximum size",
+    166: "Batch file is not a valid CSV file",
+    167: "Batch header must repeat the import's first header",
     180: "One or more of the specified fields are invalid",
     181: "A required header is missing",
     182: "Invalid Pardot-Business-Unit-Id header",
@@ -60,7 +69,16 @@ MESSAGES: dict[int, str] = {
 
 # Everything not listed answers HTTP 400, which is what Pardot does for most failures.
 _V34_STATUS: dict[int, int] = {184: 401, 201: 403}
-_V5_STATUS: dict[int, int] = {184: 401, 201: 403, 66: 429, 122: 429, 60: 405}
+_V5_STATUS: dict[int, int] = {
+    184: 401,
+    201: 403,
+    66: 429,
+    122: 429,
+    60: 405,
+    163: 429,
+    164: 429,
+    165: 413,
+}
 
 
 class PardotError(Exception):

@@ -25,12 +25,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import control, v5, v34
+from . import control, v5, v5_imports, v34
 from .clock import Clock
-from .context import ApiContext, ApiResult, Reply
+from .context import ApiContext, ApiResult, ImportLimits, Reply
 from .errors import PardotError
 from .faults import FaultPlan
 from .gate import Knobs, Verdict, admit
+from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook
 from .loopback import is_loopback
 from .oauth import DEFAULT_CREDENTIALS, TOKEN_PATH, TokenBook, token_response
 from .render import HTML_TYPE, JSON_TYPE, encode, fail, html_error
@@ -69,6 +70,10 @@ class PardotEmulator:
         jwt_public_key: str | None = None,
         *,
         upsert_created_status: int = 200,
+        import_delay: float = 0.0,
+        import_daily_batch_limit: int | None = None,
+        import_max_batch_bytes: int = MAX_BATCH_BYTES,
+        import_max_batches: int = MAX_BATCHES,
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: dict[str, str] | None = None,
@@ -86,6 +91,11 @@ class PardotEmulator:
         self.drop_after_commit_every = drop_after_commit_every
         self.jwt_public_key = jwt_public_key
         self.upsert_created_status = upsert_created_status
+        # Seconds from an import's start (status Ready) until it is Complete.
+        self.import_delay = import_delay
+        self.import_daily_batch_limit = import_daily_batch_limit
+        self.import_max_batch_bytes = import_max_batch_bytes
+        self.import_max_batches = import_max_batches
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
 
         self._host = host
@@ -94,6 +104,7 @@ class PardotEmulator:
         self._store = Store(Clock(), ampsea=ampsea)
         self._tokens = TokenBook()
         self._faults = FaultPlan()
+        self._imports = ImportBook()
         self._counts: Counter[str] = Counter()
         self._api_calls = 0
         self._token_calls = 0
@@ -174,13 +185,27 @@ class PardotEmulator:
 
     def prospects(self, include_archived: bool = False) -> list[dict[str, Any]]:
         with self._lock:
+            self._settle_imports()
             everyone = self._store.all(include_archived=include_archived)
             return [self._store.snapshot(p) for p in everyone]
 
     def prospect(self, id: int) -> dict[str, Any] | None:
         with self._lock:
+            self._settle_imports()
             found = self._store.get(id)
             return self._store.snapshot(found) if found is not None else None
+
+    def imports(self) -> list[dict[str, Any]]:
+        """Every import made, oldest first: status, batches, rows, header and counts."""
+        with self._lock:
+            self._settle_imports()
+            return self._imports.snapshots()
+
+    def fail_next_import_after(self, rows: int) -> None:
+        """The next import to be processed stops after `rows` rows: the rest fail with
+        error 183's message (an internal error; try again) and are not applied."""
+        with self._lock:
+            self._imports.fail_next_import_after(rows)
 
     @property
     def call_counts(self) -> dict[str, int]:
@@ -223,6 +248,12 @@ class PardotEmulator:
     def reset_daily_usage(self) -> None:
         with self._lock:
             self._faults.reset_daily()
+            self._imports.reset_daily()
+
+    def _settle_imports(self) -> None:
+        """Imports move on in the background at Pardot; here, whenever anyone looks."""
+        names = {"v5": v5_imports.v5_column}
+        self._imports.settle(self._store, names, self._store.clock.now(), self.import_delay)
 
     # -- request handling (called from connection threads) --------------------------------
 
@@ -236,7 +267,16 @@ class PardotEmulator:
             return control.handle(self, method, path, split.query, body)
         if path.startswith("/api/"):
             return self._api(self._api_call(method, path, split.query, headers, body), headers)
+        if path.startswith(v5_imports.ERROR_FILES) and method == "GET":
+            return self._error_file(path[len(v5_imports.ERROR_FILES) :].removesuffix(".csv"))
         return Reply(404, json.dumps({"error": f"nothing at {path}"}).encode(), JSON_TYPE)
+
+    def _error_file(self, token: str) -> Reply:
+        with self._lock:
+            job = self._imports.by_token(token)
+            if job is None:
+                return Reply(404, b"no such file", "text/plain")
+            return Reply(200, job.errors_csv(), "text/csv; charset=utf-8")
 
     def _token(self, method: str, query: str, body: bytes) -> Reply:
         form = _last_values(parse_qs(query, keep_blank_values=True))
@@ -259,7 +299,9 @@ class PardotEmulator:
     ) -> _ApiCall:
         query_params = parse_qs(query, keep_blank_values=True)
         if path.startswith("/api/v5/"):
-            request5 = v5.V5Request(method, path, query_params, body)
+            request5 = v5.V5Request(
+                method, path, query_params, body, headers.get("Content-Type") or ""
+            )
             return _ApiCall(
                 endpoint=request5.key,
                 run=lambda ctx: v5.handle(ctx, request5),
@@ -319,8 +361,19 @@ class PardotEmulator:
         latency = self.latency
         if latency:
             time.sleep(latency)
-        context = ApiContext(self._store, self.url, self.upsert_created_status)
+        context = ApiContext(
+            self._store,
+            self.url,
+            self.upsert_created_status,
+            self._imports,
+            ImportLimits(
+                self.import_max_batch_bytes,
+                self.import_max_batches,
+                self.import_daily_batch_limit,
+            ),
+        )
         with self._lock:
+            self._settle_imports()
             drop = verdict.fault == "drop" or self._faults.take_drop(call.endpoint)
             try:
                 reply = call.encode_result(call.run(context))
@@ -359,7 +412,7 @@ def _v34_error(error: PardotError, as_json: bool) -> Reply:
 
 
 def _v5_result(result: ApiResult) -> Reply:
-    return Reply(result.status, json.dumps(result.payload).encode(), JSON_TYPE)
+    return Reply(result.status, json.dumps(result.payload).encode(), JSON_TYPE, result.headers)
 
 
 def _v5_error(error: PardotError) -> Reply:
@@ -458,6 +511,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
+            for name, value in reply.headers:
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from . import v5_imports
 from .clock import parse_timestamp, render_iso, whole_seconds
 from .context import ApiContext, ApiResult
 from .errors import MESSAGES, PardotError
@@ -52,6 +53,7 @@ class V5Request:
     path: str
     query: dict[str, list[str]]
     body: bytes
+    content_type: str = ""
 
     @property
     def key(self) -> str:
@@ -68,15 +70,19 @@ class V5Request:
 
 
 def route(method: str, path: str) -> str:
+    imports = v5_imports.route(method, path)
+    if imports is not None:
+        return imports or UNKNOWN
     shape = "one" if path != UPSERT_LATEST and _ONE_PROSPECT.match(path) else path
     return _ROUTES.get((method, shape), UNKNOWN)
 
 
 def handle(ctx: ApiContext, req: V5Request) -> ApiResult:
-    op = _OPS.get(req.key)
+    op = _OPS.get(req.key) or v5_imports.OPS.get(req.key)
     if op is None:
         known = req.path in (PROSPECTS, UPSERT_LATEST, CUSTOM_FIELDS)
-        if known or _ONE_PROSPECT.match(req.path):
+        import_path = v5_imports.route(req.method, req.path) is not None
+        if known or import_path or _ONE_PROSPECT.match(req.path):
             raise PardotError(60)
         raise PardotError(2, "Not found", status=404)
     return op(ctx, req)

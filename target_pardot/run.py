@@ -77,6 +77,8 @@ class PardotRun:
             self.client.authenticate()
             self.catalog = self.dialect.load_catalog()
             self._check_lookup_field()
+            # Imports an earlier run left unprocessed are waited for before any record.
+            self.dialect.resume()
             self._started = True
             self.progress.start()
 
@@ -157,6 +159,7 @@ class PardotRun:
         self.progress.stop()
         self.executor.shutdown(wait=True)
         self.read_executor.shutdown(wait=True)
+        self.dialect.close()
         self.report.rejects.close()
         self.client.close()
 

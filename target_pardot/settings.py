@@ -32,6 +32,13 @@ AUTH_FLOWS = ("refresh_token", "client_credentials", "jwt_bearer", "password")
 LOOKUP_STRATEGIES = ("auto", "read", "scan")
 SYNC_MODES = ("upsert", "update_only", "create_only")
 EMPTY_LOOKUP_POLICIES = ("match_by_email", "create", "reject")
+WRITE_METHODS = ("api", "import", "auto")
+# API versions whose dialect can write through Pardot's Import API.
+IMPORT_API_VERSIONS = (5,)
+# Records per sink batch in import and auto modes (unless batch_size_rows says otherwise): an
+# import is finished inside the batch that holds its records, and a few calls per import pay
+# off only for large ones.
+IMPORT_BATCH_ROWS = 50_000
 SUPPORTED_API_VERSIONS = (3, 4, 5)
 DEFAULT_REJECT_DIR = "target-pardot-rejects"
 
@@ -192,6 +199,37 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "real run would create, update, upsert by email, skip and reject.",
     ),
     th.Property(
+        "write_method",
+        th.StringType,
+        default="api",
+        allowed_values=list(WRITE_METHODS),
+        description="How prospects are written: api (the prospect endpoints, as the matching "
+        "table describes), import (Pardot's Import API: CSV batches that Pardot applies in the "
+        "background, a few calls per up to 50,000 records; needs api_version 5 and campaign_id) "
+        "or auto (import a batch that holds more than import_threshold prospects, api "
+        "otherwise). Named write_method because singer-sdk's own load_method setting means "
+        "something else.",
+    ),
+    th.Property(
+        "import_threshold",
+        th.IntegerType,
+        default=1000,
+        description="write_method auto: a batch with more prospects than this is imported. "
+        "Below it the API costs at most this many calls in v5 and reports each record at once; "
+        "above it an import's fixed cost (a few calls: create, start, polls; plus Pardot's "
+        "processing time) is far cheaper against the daily quota.",
+    ),
+    th.Property(
+        "import_state_path",
+        th.StringType,
+        description="File that remembers the Import API imports this target started and has "
+        "not yet seen finish, so that after a crash or a lost answer the next run waits for "
+        "them instead of sending their records again. Default: "
+        ".meltano/target-pardot/imports-<business_unit_id>.json in the Meltano project "
+        "(MELTANO_PROJECT_ROOT), else target-pardot-imports-<business_unit_id>.json in the "
+        "working directory.",
+    ),
+    th.Property(
         "reject_dir",
         th.StringType,
         default=DEFAULT_REJECT_DIR,
@@ -280,6 +318,9 @@ class Settings:
     on_empty_lookup: str
     sync_mode: str
     dry_run: bool
+    write_method: str
+    import_threshold: int
+    import_state_path: str | None
     reject_dir: str
     reject_file: str | None
     max_reject_ratio: float
@@ -331,6 +372,9 @@ class Settings:
             on_empty_lookup=values["on_empty_lookup"],
             sync_mode=values["sync_mode"],
             dry_run=bool(values["dry_run"]),
+            write_method=values["write_method"],
+            import_threshold=int(values["import_threshold"]),
+            import_state_path=values.get("import_state_path"),
             reject_dir=values["reject_dir"],
             reject_file=values.get("reject_file"),
             max_reject_ratio=float(values["max_reject_ratio"]),
@@ -447,12 +491,40 @@ def _problems(config: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]
             f"progress_interval must be a whole number of seconds, 0 or more (got {interval!r})"
         )
 
+    problems.extend(_write_method_problems(values))
+
     if config.get("lookup_field") and version == 3:
         problems.append(
             "lookup_field needs api_version 4 or 5: in v3 the email is the prospect's identity"
         )
     if config.get("use_user_id_as_lookup") and not config.get("lookup_field"):
         problems.append("use_user_id_as_lookup needs lookup_field (the custom field to match)")
+    return problems
+
+
+def _write_method_problems(values: Mapping[str, Any]) -> list[str]:
+    method = values["write_method"]
+    if method not in WRITE_METHODS:
+        return [f"write_method must be one of {', '.join(WRITE_METHODS)} (got {method!r})"]
+    problems = []
+    threshold = values["import_threshold"]
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
+        problems.append(
+            f"import_threshold must be a whole number of at least 1 (got {threshold!r})"
+        )
+    if method == "api":
+        return problems
+    if values["api_version"] not in IMPORT_API_VERSIONS:
+        problems.append(
+            f"write_method {method} needs api_version 5: the Import API is implemented for v5 "
+            "only (v5 works for every business unit)"
+        )
+    if values.get("campaign_id") is None:
+        problems.append(
+            f"write_method {method} needs campaign_id: Pardot's Import API requires a campaignId "
+            "column for the prospects an import may create; set campaign_id to the campaign new "
+            "prospects should join (Pardot: Marketing > Campaigns, the id in the campaign's URL)"
+        )
     return problems
 
 

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import BatchSink
 
+from target_pardot.settings import IMPORT_BATCH_ROWS
+
 if TYPE_CHECKING:
     from target_pardot.run import PardotRun
     from target_pardot.target import TargetPardot
@@ -21,6 +23,15 @@ class PardotSink(BatchSink):
         # custom field list and one scan index, whatever the number of streams.
         self.run: PardotRun = target.pardot_run
         super().__init__(target, *args, **kwargs)
+
+    @property
+    def max_size(self) -> int:
+        # An import is finished inside process_batch, so the SDK (which writes STATE only after
+        # every sink's batch is processed) never passes records whose import did not complete;
+        # a batch as large as an import is what makes importing pay.
+        if self.batch_size_rows is None and self.run.settings.write_method != "api":
+            return IMPORT_BATCH_ROWS
+        return super().max_size
 
     def get_validator(self) -> None:  # type: ignore[override]
         # Records are checked field by field while they are mapped, with reasons that name the

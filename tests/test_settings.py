@@ -231,3 +231,31 @@ def test_building_a_target_leaves_the_target_s_own_schema_alone() -> None:
     before = copy.deepcopy(CONFIG_SCHEMA)
     TargetPardot(config={"business_unit_id": "0Uv000000000001AAA", "access_token": "t"})
     assert before == CONFIG_SCHEMA
+
+
+# -- write_method ----------------------------------------------------------------------------
+
+
+def test_write_method_defaults_to_the_api_with_an_import_threshold_of_1000() -> None:
+    result = settings()
+    assert (result.write_method, result.import_threshold, result.import_state_path) == (
+        "api",
+        1000,
+        None,
+    )
+
+
+@pytest.mark.parametrize("method", ["import", "auto"])
+def test_importing_needs_api_version_5_and_a_campaign(method: str) -> None:
+    assert settings(write_method=method, api_version=5, campaign_id=7).write_method == method
+    text = problems(write_method=method, api_version=4, campaign_id=7)
+    assert "needs api_version 5" in text
+    text = problems(write_method=method, api_version=5)
+    assert f"write_method {method} needs campaign_id" in text and "set campaign_id" in text
+
+
+def test_write_method_and_import_threshold_are_checked() -> None:
+    assert "write_method must be one of api, import, auto" in problems(write_method="bulk")
+    assert "import_threshold must be a whole number of at least 1" in problems(import_threshold=0)
+    # The SDK's own load_method is another setting: accepted, and not ours.
+    assert settings(load_method="upsert").write_method == "api"

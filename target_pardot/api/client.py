@@ -61,6 +61,8 @@ class ApiResponse:
     # An earlier attempt of this call may have been applied before its answer was lost (an
     # idempotent call was simply sent again): this answer describes the retry only.
     after_lost_answer: bool = False
+    # The raw body of a download (`download=True`), such as an import's error file.
+    content: bytes = b""
 
 
 class CallStats:
@@ -184,16 +186,25 @@ class PardotClient:
         endpoint: str,
         params: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
         idempotent: bool = True,
+        download: bool = False,
     ) -> ApiResponse:
-        """Call `{pardot}/api/v5/{path}` with JSON in and out."""
+        """Call `{pardot}/api/v5/{path}` with JSON in and out.
+
+        `files` sends a multipart form instead of JSON (the Import API's uploads: part name ->
+        (file name, content, content type)). `download` accepts any 2xx body, following
+        redirects, and returns it as `content` (the Import API's error file).
+        """
         return self._call(
             endpoint,
             method,
             "/api/v5/" + path.lstrip("/"),
             params=params,
             json=json,
+            files=files,
             idempotent=idempotent,
+            download=download,
         )
 
     # the retry loop ---------------------------------------------------------------------------
@@ -207,7 +218,9 @@ class PardotClient:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
         idempotent: bool,
+        download: bool = False,
     ) -> ApiResponse:
         url = self.settings.pardot_url + path
         deadline = time.monotonic() + self.settings.max_retry_seconds
@@ -218,7 +231,9 @@ class PardotClient:
         maybe_applied = False
         while True:
             token = self._tokens.token()
-            outcome = self._attempt(endpoint, method, url, token, params, data, json)
+            outcome = self._attempt(
+                endpoint, method, url, token, params, data, json, files, download
+            )
             if isinstance(outcome, ApiResponse):
                 return replace(outcome, after_lost_answer=True) if maybe_applied else outcome
             if outcome.problem == "184":
@@ -261,6 +276,8 @@ class PardotClient:
         params: Mapping[str, Any] | None,
         data: Mapping[str, Any] | None,
         json: Mapping[str, Any] | None,
+        files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
+        download: bool = False,
     ) -> ApiResponse | _Retry:
         headers = {
             "Authorization": f"Bearer {token}",
@@ -275,6 +292,7 @@ class PardotClient:
                     params=params,
                     data=data,
                     json=json,
+                    files=files,
                     headers=headers,
                     timeout=(CONNECT_TIMEOUT, self.settings.request_timeout),
                 )
@@ -291,6 +309,18 @@ class PardotClient:
         )
         if response.status_code != 401:
             self._working_tokens.add(token)
+        if download and 200 <= response.status_code < 300:
+            return ApiResponse(
+                response.status_code,
+                {},
+                endpoint,
+                _server_time(response.headers.get("Date")),
+                content=response.content,
+            )
+        if download and response.status_code >= 400 and response.history:
+            # Pardot's redirect pointed at its file storage, which refused (an expired link):
+            # asking Pardot again gives a fresh one.
+            return _Retry(f"HTTP {response.status_code} from the file Pardot redirected to")
         return _interpret(endpoint, response)
 
 

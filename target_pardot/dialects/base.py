@@ -5,11 +5,13 @@ A dialect is one Pardot API version's way of doing each step of a sync. The run 
 
     load_catalog()        the business unit's custom fields (after authenticating)
     check_api_version()   one cheap prospect query: does the unit take this version (--test)
+    resume()              finish what an earlier run left unprocessed (imports), before any record
     require_identity()    what a record must carry to be matched at all in this version
     identity_of()         the record's identity under this version's matching rules
     find()                existing prospect ids for the batch's groups (Pardot reads)
     plan()                a Plan from the groups and what find() returned (pure)
     execute()             the Plan's Pardot calls; outcomes go to the run's report
+    close()               release what the dialect holds (the import ledger's lock)
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class Dialect(Protocol):
         """One cheap prospect query in this version: Pardot refuses it (88, 89) when the
         business unit needs another version. Returns what the answer says about the unit."""
         ...
+
+    def resume(self) -> None: ...
+
+    def close(self) -> None: ...
 
     def require_identity(self, identify: Identify) -> None:
         """Raise RecordError when the record carries nothing this version can match on."""

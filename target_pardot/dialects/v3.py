@@ -77,6 +77,12 @@ class V3Dialect:
         probe_v34_prospects(self._tools.client, version=3)
         return "Pardot answered a v3 prospect query: this business unit keeps emails unique"
 
+    def resume(self) -> None:
+        """Nothing to resume: this version writes only through the prospect endpoints."""
+
+    def close(self) -> None:
+        pass
+
     def require_identity(self, identify: Identify) -> None:
         if identify.email is None and not identify.pardot_id:
             raise RecordError(

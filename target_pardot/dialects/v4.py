@@ -153,6 +153,12 @@ class V4Dialect:
             "per email"
         )
 
+    def resume(self) -> None:
+        """Nothing to resume: this version writes only through the prospect endpoints."""
+
+    def close(self) -> None:
+        pass
+
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)
 

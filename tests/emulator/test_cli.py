@@ -163,9 +163,11 @@ def test_help_names_the_credentials_seeding_and_fault_options() -> None:
     shown = help_text()
     for value in CREDS.values():
         assert value in shown
-    for option in ("--seed", "--custom-field", "--daily-limit", "--fail-every", "--latency"):
+    options = ("--seed", "--custom-field", "--daily-limit", "--fail-every", "--latency")
+    for option in (*options, "--import-delay", "--import-daily-batch-limit"):
         assert option in shown
     assert "/services/oauth2/token" in shown
+    assert "/api/v5/imports" in shown
 
 
 def test_jwt_public_key_makes_the_cli_check_assertion_signatures(tmp_path: Path) -> None:

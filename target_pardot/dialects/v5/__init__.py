@@ -20,8 +20,14 @@ Every id a write answers with is remembered for the identity written (reads lag 
 60 seconds, so nothing this run wrote is read back): a later group with that identity is an
 UPDATE of that prospect, found without a call.
 
-Modules: source.py (finding), bodies.py (v5 names), writes.py (the calls), this one (the rules
-as data, and running a plan's steps concurrently).
+With write_method import (or auto, for a batch of more than import_threshold groups) the same
+plan is written through Pardot's Import API instead (imports.py, ../importing.py): UPDATE steps
+as rows matched by matchId, UPSERT_BY_EMAIL by matchEmail, CREATE as rows that match nothing;
+steps a CSV row cannot express still go one call each.
+
+Modules: source.py (finding), bodies.py (v5 names), writes.py (the calls), imports.py (the
+Import API and v5 CSV rows), this one (the rules as data, and running a plan's steps
+concurrently).
 """
 
 from __future__ import annotations
@@ -43,7 +49,10 @@ from target_pardot.dialects.base import (
     v4_identity,
 )
 from target_pardot.dialects.customfields import load_v5_catalog
+from target_pardot.dialects.importing import ImportWriter
+from target_pardot.dialects.imports_state import ImportLedger
 from target_pardot.dialects.v5.bodies import field_of
+from target_pardot.dialects.v5.imports import V5ImportApi, V5ImportRows
 from target_pardot.dialects.v5.source import V5Source
 from target_pardot.dialects.v5.writes import Outcome, V5Writes
 from target_pardot.errors import PardotAPIError, RecordError
@@ -128,6 +137,14 @@ class V5Dialect:
         )
         self._lock = threading.Lock()
         self._written: dict[Identity, int] = {}
+        self.imports = ImportWriter(
+            api=V5ImportApi(tools.client),
+            rows=V5ImportRows(settings, tools.report, lambda: self.catalog),
+            ledger=ImportLedger.for_settings(settings, api="v5"),
+            settings=settings,
+            report=tools.report,
+            on_applied=self._applied_by_import,
+        )
 
     def load_catalog(self) -> FieldCatalog:
         self.catalog = load_v5_catalog(self._tools.client)
@@ -136,6 +153,12 @@ class V5Dialect:
     def check_api_version(self) -> str:
         self.source.probe()
         return "Pardot answered a v5 prospect query: v5 works with either kind of business unit"
+
+    def resume(self) -> None:
+        self.imports.resume()
+
+    def close(self) -> None:
+        self.imports.ledger.close()
 
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)
@@ -168,7 +191,13 @@ class V5Dialect:
 
     def execute(self, plan: Plan) -> None:
         settle_unsent(plan, self._tools.report)
-        calls = [step for step in plan if step.action not in UNSENT]
+        steps = [step for step in plan if step.action not in UNSENT]
+        steps = self.imports.without_recovered_creates(steps)
+        if self.imports.wanted(steps):
+            steps = self.imports.write(steps)  # what a CSV row cannot say goes on below
+        self._call_each(steps)
+
+    def _call_each(self, calls: list[Step]) -> None:
         futures = [self._tools.executor.submit(self._run, step) for step in calls]
         # Let every call finish before raising, so what the others applied is counted.
         wait(futures)
@@ -176,6 +205,19 @@ class V5Dialect:
             error = future.exception()
             if error is not None:
                 raise error
+
+    def _applied_by_import(self, step: Step, result: Result) -> None:
+        """Keep what api mode keeps after a write: ids for identities, the scan index true."""
+        group = step.group
+        if step.action is Action.UPDATE and step.prospect_id is not None:
+            with self._lock:
+                if group.identity.kind != "new":
+                    self._written[group.identity] = step.prospect_id
+            self.finder.remember_updated(step.prospect_id, group)
+        elif step.action is Action.CREATE:
+            # An import answers with counts, not ids: a later record with this identity reads
+            # the prospect by the email it was created with (as v4 does after batch creates).
+            self.finder.remember_created(group)
 
     def _run(self, step: Step) -> None:
         group = step.group
