@@ -254,7 +254,7 @@ class ImportWriter:
             row = self._rows.row_for(step) if step.action is Action.CREATE else None
             if row is not None and self._take_recovered(row.digest()):
                 skipped += 1
-                self._report.count(Result.CREATED)
+                self._report.count(Result.CREATED, stream=step.group.stream)
                 self._on_applied(step, Result.CREATED)
                 continue
             kept.append(step)
@@ -285,7 +285,8 @@ class ImportWriter:
             if row is None:
                 through_api.append(step)
             elif row.kind == UPDATE_IMPORT and not _values(row, self._rows.match_columns):
-                self._report.count(Result.UNCHANGED)  # only fields this API cannot write
+                # Only fields this API cannot write.
+                self._report.count(Result.UNCHANGED, stream=step.group.stream)
             else:
                 by_kind[row.kind].append(row)
         for kind in (UPDATE_IMPORT, UPSERT_IMPORT):
@@ -473,13 +474,14 @@ class ImportWriter:
         # do not account for, the email matches created.
         creating_rows = sum(1 for row in done if row.step.action is Action.CREATE)
         created = min(len(upserts), max(0, status.created - creating_rows))
-        self._report.count(Result.CREATED, created)
-        self._report.count(Result.UPDATED, len(upserts) - created)
-        for row in upserts:
+        # Which rows created is not said either: the tallies per stream take them in order.
+        for position, row in enumerate(upserts):
+            result = Result.CREATED if position < created else Result.UPDATED
+            self._report.count(result, stream=row.step.group.stream)
             self._on_applied(row.step, Result.UPSERTED)
 
     def _applied(self, row: Row, result: Result) -> None:
-        self._report.count(result)
+        self._report.count(result, stream=row.step.group.stream)
         self._on_applied(row.step, result)
 
 
