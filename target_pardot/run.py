@@ -24,10 +24,11 @@ from target_pardot.dialects import DIALECTS, Dialect, RunTools
 from target_pardot.errors import SettingsError
 from target_pardot.fields import FieldCatalog
 from target_pardot.matching import group_records
-from target_pardot.outcomes import RejectFile, RunReport
+from target_pardot.outcomes import RejectFile, Result, RunReport
 from target_pardot.plan import Plan
 from target_pardot.prepare import prepare_records
 from target_pardot.settings import Settings
+from target_pardot.unchanged import FingerprintStore, SkipUnchanged
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,17 @@ class PardotRun:
         self._start_lock = threading.Lock()
         self.catalog = FieldCatalog(custom={})
         tools = RunTools(settings, self.client, self.report, self.executor, self.read_executor)
-        self.dialect: Dialect = DIALECTS[settings.api_version](tools)
+        dialect_class = DIALECTS[settings.api_version]
+        self.unchanged: SkipUnchanged | None = None
+        if settings.skip_unchanged:
+            self.unchanged = SkipUnchanged(
+                FingerprintStore(settings.skip_unchanged_store),
+                business_unit_id=settings.business_unit_id,
+                version=dialect_class.version,
+                full_resync=settings.full_resync,
+            )
+            tools.on_applied = self.unchanged.applied
+        self.dialect: Dialect = dialect_class(tools)
 
     def start(self) -> None:
         """Authenticate and read the custom fields once, before the first record is sent."""
@@ -90,10 +101,19 @@ class PardotRun:
         merged = sum(len(group.members) - 1 for group in groups)
         if merged:
             self.report.merged(merged)
+        if self.unchanged is not None:
+            # Before finding: an unchanged group costs no call at all, not even a read.
+            unchanged, groups = self.unchanged.select(groups)
+            if unchanged:
+                self.report.count(Result.UNCHANGED, len(unchanged))
         return self.dialect.plan(groups, self.dialect.find(groups))
 
     def execute(self, plan: Plan) -> None:
-        self.dialect.execute(plan)
+        try:
+            self.dialect.execute(plan)
+        finally:
+            if self.unchanged is not None:
+                self.unchanged.flush()
 
     def finish(self) -> None:
         logger.info(self.report.summary(self.client.stats.by_endpoint))
@@ -104,6 +124,8 @@ class PardotRun:
         self.executor.shutdown(wait=True)
         self.read_executor.shutdown(wait=True)
         self.report.rejects.close()
+        if self.unchanged is not None:
+            self.unchanged.close()
         self.client.close()
 
     def _check_lookup_field(self) -> None:

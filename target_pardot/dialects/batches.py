@@ -235,11 +235,15 @@ def write_resolving(
 
 
 def apply_outcome(
-    outcome: BatchOutcome, report: RunReport, finder: ProspectFinder | None = None
+    outcome: BatchOutcome,
+    report: RunReport,
+    on_applied: Callable[[Group], None],
+    finder: ProspectFinder | None = None,
 ) -> None:
     """Count what was applied, reject what Pardot refused, then raise what stopped a call."""
     for item, result in outcome.applied:
         report.count(result)
+        on_applied(item.group)
         if finder is not None:
             if item.prospect_id is not None:
                 finder.remember_updated(item.prospect_id, item.group)

@@ -89,7 +89,7 @@ class V3Dialect:
         return plan_v3(groups)
 
     def execute(self, plan: Plan) -> None:
-        report = self._tools.report
+        report, applied = self._tools.report, self._tools.on_applied
         for step in plan.of(Action.REJECT):
             assert step.problem is not None
             reject_group(report, step.group, step.problem)
@@ -97,22 +97,22 @@ class V3Dialect:
         by_email = [_item(step.group) for step in plan.of(Action.UPSERT_BY_EMAIL)]
         campaign_id = self._tools.settings.campaign_id
         if campaign_id is None:
-            apply_outcome(self._write("batchUpsert", by_id + by_email), report)
+            apply_outcome(self._write("batchUpsert", by_id + by_email), report, applied)
             return
 
-        apply_outcome(self._write("batchUpdate", by_id), report)
+        apply_outcome(self._write("batchUpdate", by_id), report, applied)
         for item in by_email:
             item.payload["campaign_id"] = str(campaign_id)
             item.result = Result.CREATED
         created = self._write("batchCreate", by_email)
         existing = [item for item, problem in created.failed if problem.code == EMAIL_EXISTS]
         created.failed = [(i, p) for i, p in created.failed if p.code != EMAIL_EXISTS]
-        apply_outcome(created, report)
+        apply_outcome(created, report, applied)
         for item in existing:
             item.payload.pop("campaign_id", None)
             # "Already exists" after a lost answer may mean the lost call created it.
             item.result = Result.UPSERTED if item.after_lost_answer else Result.UPDATED
-        apply_outcome(self._write("batchUpdate", existing), report)
+        apply_outcome(self._write("batchUpdate", existing), report, applied)
 
     def _write(self, operation: str, items: list[WriteItem]) -> BatchOutcome:
         # v3 writes are idempotent (email is unique): nothing to resolve after a lost answer.

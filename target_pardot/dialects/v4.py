@@ -184,7 +184,7 @@ class V4Dialect:
             resolve_lost=self._resolve_lost,
             max_rounds=settings.max_retries,
         )
-        apply_outcome(outcome, self._tools.report, self.finder)
+        apply_outcome(outcome, self._tools.report, self._tools.on_applied, self.finder)
 
     def _resolve_lost(self, items: list[WriteItem]) -> list[WriteItem]:
         """After a lost answer: creates Pardot did apply become updates of what they made."""

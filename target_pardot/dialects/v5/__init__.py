@@ -203,6 +203,7 @@ class V5Dialect:
             self.writes.note_created(prospect_id)
         report.count(result)
         self.finder.remember_updated(prospect_id, group)
+        self._tools.on_applied(group)
 
     def _call(self, step: Step) -> Outcome | None:
         if step.action is Action.UPDATE:
