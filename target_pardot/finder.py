@@ -125,43 +125,53 @@ class ProspectFinder:
         found.update(self._read(to_read))
         return found
 
-    def find_lost_creates(self, groups: list[Group]) -> dict[Identity, int | None]:
+    def watermark(self) -> int:
+        """The highest prospect id indexed so far: every prospect at or below it existed then.
+
+        A batch notes it before it sends anything: whatever its creates made is above it.
+        """
+        with self._lock:
+            return self._indexed_up_to
+
+    def find_lost_creates(
+        self, groups: list[Group], *, since: int | None = None
+    ) -> dict[Identity, int | None]:
         """After a lost answer: the prospect each create made, where Pardot did apply it.
 
         With the scan index complete, one query for the prospects made since the index was
-        last brought up to date (ids above it) answers for a whole batch; a create is matched
-        only among those, so an older prospect with the same email is never taken for it.
+        last brought up to date (ids above it) brings the index up to date for a whole batch;
+        a create is matched only among the prospects above `since` (the watermark noted before
+        the batch was sent), so an older prospect with the same email is never taken for it.
+        Several batches may be in flight at once, and another one's catch-up may already have
+        indexed what this batch made: hence the batch's own watermark, not the index's.
         Without the index, one read per email. The calls are reported as recovery calls.
         """
         with self._lock:
             if self._scan_complete:
-                made = self._catch_up()
+                floor = self._indexed_up_to if since is None else since
+                self._catch_up()
                 found: dict[Identity, int | None] = {}
                 for group in groups:
                     if group.identity.kind == "lookup":
-                        matches = [c for c in made if c.lookup == group.identity.value]
+                        bucket = self._by_lookup.get(group.identity.value, {})
                     else:
-                        email = (group.email or "").lower()
-                        matches = [c for c in made if (c.email or "").lower() == email]
-                    found[group.identity] = _latest(matches)
+                        bucket = self._by_email.get((group.email or "").lower(), {})
+                    found[group.identity] = _latest([c for c in bucket.values() if c.id > floor])
                 return found
         reads_before = self._reads_done
         found = self.find(groups, fresh=True)
         self._report.recovery_calls(self._reads_done - reads_before)
         return found
 
-    def _catch_up(self) -> list[Candidate]:
+    def _catch_up(self) -> None:
         """Index the prospects made since the index was last brought up to date."""
-        made: list[Candidate] = []
         pages = 0
         for _total, page in self._source.scan(after_id=self._indexed_up_to):
             pages += 1
             for candidate in page:
                 self._index(candidate)
-                made.append(candidate)
                 self._indexed_up_to = max(self._indexed_up_to, candidate.id)
         self._report.recovery_calls(pages)
-        return made
 
     def finish_scan(self) -> None:
         """Page through every prospect now (v5 resolves Salesforce ids from the scan)."""

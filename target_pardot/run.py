@@ -4,8 +4,12 @@ Every stream's sink hands its batches to the same PardotRun, so the concurrency 
 the custom field list and the scan index exist once per run, whatever the number of streams.
 A batch flows one way:
 
-    records --prepare--> Prepared --group--> Groups --find--> ids --plan--> Plan --execute-->
-    Pardot calls --> outcomes in the report
+    records --prepare--> Prepared --group--> Groups --[skip unchanged]--find--> ids --plan-->
+    Plan ==pipeline==> execute --> Pardot calls --> outcomes in the report
+
+Everything up to the plan happens in the thread the SDK calls the sink from; the plan is then
+handed to the pipeline (pipeline.py), which executes it in the background while the next batch
+is read and planned.
 
 The run picks the API version's dialect once (DIALECTS[api_version]); nothing else here asks
 which version is in use.
@@ -15,22 +19,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from target_pardot.api.client import PardotClient
 from target_pardot.dialects import DIALECTS, Dialect, RunTools
+from target_pardot.dialects.batches import BATCH_LIMIT
 from target_pardot.errors import SettingsError
 from target_pardot.fields import FieldCatalog
-from target_pardot.matching import group_records
+from target_pardot.matching import Group, group_records
 from target_pardot.outcomes import RejectFile, Result, RunReport
+from target_pardot.pipeline import Pipeline
 from target_pardot.plan import Plan
-from target_pardot.prepare import prepare_records
+from target_pardot.prepare import Prepared, prepare_records
 from target_pardot.settings import Settings
 from target_pardot.unchanged import FingerprintStore, SkipUnchanged
 
 logger = logging.getLogger(__name__)
+
+READY_CALLS_PER_WORKER = 3
 
 
 class PardotRun:
@@ -47,6 +55,11 @@ class PardotRun:
         )
         self.read_executor = ThreadPoolExecutor(
             max_workers=settings.max_concurrency, thread_name_prefix="pardot-read"
+        )
+        # Calls queued ahead of the workers: a few per worker keeps every worker busy
+        # between batches; the pipeline also takes two SDK batches, whichever is more.
+        self.pipeline = Pipeline(
+            capacity=READY_CALLS_PER_WORKER * BATCH_LIMIT * settings.max_concurrency
         )
         self._started = False
         self._start_lock = threading.Lock()
@@ -74,7 +87,13 @@ class PardotRun:
             self._check_lookup_field()
             self._started = True
 
-    def sync(self, stream: str, records: list[Mapping[str, Any]]) -> None:
+    def sync(self, stream: str, records: list[Mapping[str, Any]], *, wait: bool = True) -> None:
+        """Prepare, match and plan a batch here, and hand its writes to the pipeline.
+
+        With `wait`, return only once everything handed over so far is applied (the SDK is
+        about to relay STATE); otherwise return at once, to read the next batch while this one
+        is written. A failure in the background is raised here, at the next batch or wait.
+        """
         self.start()
         try:
             prepared = prepare_records(
@@ -90,17 +109,31 @@ class PardotRun:
             # first do not stop a batch that is mostly good.
             self.report.check_reject_ratio()
             if prepared:
-                self.execute(self.plan(prepared))
+                self._hand_over(prepared)
         finally:
             self.report.log_rejects()
+        if wait:
+            self.drain()
+
+    def drain(self) -> None:
+        """Wait until every batch handed over is applied; raise what stopped one of them."""
+        self.pipeline.drain()
         self.report.check_reject_ratio()
 
-    def plan(self, prepared: list[Any]) -> Plan:
-        """Group, find and plan a prepared batch: every read, no write."""
+    def _hand_over(self, prepared: list[Prepared]) -> None:
         groups = group_records(prepared, self.dialect.identity_of)
         merged = sum(len(group.members) - 1 for group in groups)
         if merged:
             self.report.merged(merged)
+        keys = _prospect_keys(groups)
+        # A prospect that an earlier batch is still writing is matched only once that batch is
+        # done: what it created or changed must be known first.
+        self.pipeline.wait_for(keys)
+        plan = self.plan(groups)
+        self.pipeline.submit(len(prepared), keys, lambda: self.execute(plan))
+
+    def plan(self, groups: list[Group]) -> Plan:
+        """Find and plan a batch's groups: every read, no write."""
         if self.unchanged is not None:
             # Before finding: an unchanged group costs no call at all, not even a read.
             unchanged, groups = self.unchanged.select(groups)
@@ -109,18 +142,26 @@ class PardotRun:
         return self.dialect.plan(groups, self.dialect.find(groups))
 
     def execute(self, plan: Plan) -> None:
+        """A planned batch's writes (in a pipeline thread)."""
         try:
             self.dialect.execute(plan)
         finally:
             if self.unchanged is not None:
                 self.unchanged.flush()
+            self.report.log_rejects()
+        # Again after Pardot's answers, which may have refused more.
+        self.report.check_reject_ratio()
 
     def finish(self) -> None:
+        # A run stopped by a failure elsewhere still has batches in the background: the
+        # summary counts what they applied, so it waits for them.
+        self.pipeline.settle()
         logger.info(self.report.summary(self.client.stats.by_endpoint))
         for line in self.report.closing_lines():
             logger.warning(line)
 
     def close(self) -> None:
+        self.pipeline.settle()
         self.executor.shutdown(wait=True)
         self.read_executor.shutdown(wait=True)
         self.report.rejects.close()
@@ -136,3 +177,14 @@ class PardotRun:
                 f"lookup_field {lookup_field!r} is not a custom field of business unit "
                 f"{self.settings.business_unit_id}. Custom fields that exist: {existing}."
             )
+
+
+def _prospect_keys(groups: list[Group]) -> set[Hashable]:
+    """What a batch's groups could touch: their identities and their emails."""
+    keys: set[Hashable] = set()
+    for group in groups:
+        if group.identity.kind != "new":
+            keys.add(group.identity)
+        if group.email:
+            keys.add(("email", group.email.lower()))
+    return keys

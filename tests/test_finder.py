@@ -242,3 +242,46 @@ def test_auto_says_how_many_calls_the_rest_of_the_scan_costs(
         "lookup_strategy auto: 3 reads by email would cost more than the 2 query calls that "
         "finish the scan of all 6 prospects; scanning"
     )
+
+
+class GrowingSource(FakeSource):
+    """A source whose scan can start after an id, as the catch-up after a lost answer asks."""
+
+    def scan(self, after_id: int = 0) -> Iterator[tuple[int | None, list[Candidate]]]:
+        newer = [p for p in self.prospects if p.id > after_id]
+        for start in range(0, max(len(newer), 1), self.page_size):
+            self.pages += 1
+            yield len(newer), newer[start : start + self.page_size]
+
+
+def test_lost_creates_of_batches_in_flight_together_are_each_found(report: RunReport) -> None:
+    source = GrowingSource(list(PROSPECTS))
+    found_by = finder(source, "scan", report)
+    found_by.finish_scan()
+    # Two batches are sent before either answer is lost; both note the same watermark.
+    first_since = found_by.watermark()
+    second_since = found_by.watermark()
+    source.prospects += [
+        Candidate(7, "first@x.com", None, "2026-01-01 00:00:00"),
+        Candidate(8, "second@x.com", None, "2026-01-01 00:00:00"),
+    ]
+    assert found_by.find_lost_creates([by_email("first@x.com")], since=first_since) == {
+        Identity("email", "first@x.com"): 7
+    }
+    # The first batch's catch-up already indexed what the second one made.
+    assert found_by.find_lost_creates([by_email("second@x.com")], since=second_since) == {
+        Identity("email", "second@x.com"): 8
+    }
+
+
+def test_a_lost_create_is_never_matched_to_a_prospect_older_than_the_batch(
+    report: RunReport,
+) -> None:
+    source = GrowingSource(list(PROSPECTS))
+    found_by = finder(source, "scan", report)
+    found_by.finish_scan()
+    since = found_by.watermark()
+    # eve@x.com has prospects 5 and 6 from before: the create was not applied.
+    assert found_by.find_lost_creates([by_email("eve@x.com")], since=since) == {
+        Identity("email", "eve@x.com"): None
+    }

@@ -177,21 +177,23 @@ class V4Dialect:
                 items.append(fid_item(step.group))
             else:
                 items.append(create_item(step.group, settings.campaign_id))
+        # Noted before anything of this batch is sent: what its creates made is above it.
+        since = self.finder.watermark()
         outcome = write_resolving(
             self._writer,
             "batchUpsert",
             items,
-            resolve_lost=self._resolve_lost,
+            resolve_lost=lambda lost: self._resolve_lost(lost, since),
             max_rounds=settings.max_retries,
         )
         apply_outcome(outcome, self._tools.report, self._tools.on_applied, self.finder)
 
-    def _resolve_lost(self, items: list[WriteItem]) -> list[WriteItem]:
+    def _resolve_lost(self, items: list[WriteItem], since: int) -> list[WriteItem]:
         """After a lost answer: creates Pardot did apply become updates of what they made."""
         creates = [item for item in items if item.creates]
         if not creates:
             return items
-        found = self.finder.find_lost_creates([item.group for item in creates])
+        found = self.finder.find_lost_creates([item.group for item in creates], since=since)
         resolved: list[WriteItem] = []
         for item in items:
             prospect_id = found.get(item.group.identity) if item.creates else None
