@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
@@ -71,6 +72,11 @@ class BatchOutcome:
 
 def expand_multi_values(values: dict[str, Any]) -> dict[str, Any]:
     """Multi-value fields go to Pardot as `<field>_0`, `<field>_1`, ..."""
+    for value in values.values():
+        if isinstance(value, list):
+            break
+    else:
+        return values  # nearly always: no list, nothing to spread, no copy
     expanded: dict[str, Any] = {}
     for name, value in values.items():
         if isinstance(value, list):
@@ -241,8 +247,10 @@ def apply_outcome(
     finder: ProspectFinder | None = None,
 ) -> None:
     """Count what was applied, reject what Pardot refused, then raise what stopped a call."""
+    results = Counter(result for _item, result in outcome.applied)
+    for result, n in results.items():
+        report.count(result, n)
     for item, result in outcome.applied:
-        report.count(result)
         on_applied(item.group)
         if finder is not None:
             if item.prospect_id is not None:
