@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -30,11 +29,12 @@ from typing import Any, Protocol
 
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import RunReport
+from target_pardot.scanindex import NEWEST, ScanIndex, recency_key
 
 logger = logging.getLogger(__name__)
 
 
-# slots: the scan keeps one Candidate per prospect of the business unit (tens of thousands).
+# What a read or a query page says of one prospect (the scan index keeps them compactly).
 @dataclass(frozen=True, slots=True)
 class Candidate:
     id: int
@@ -95,11 +95,8 @@ class ProspectFinder:
         self._scan_pages = 0
         self._scan_complete = False
         self._reads_done = 0
-        # The scan index. Every candidate is in _by_id and in at most one bucket of each of
-        # the other two, so an update can drop its old entries without searching for them.
-        self._by_id: dict[int, Candidate] = {}
-        self._by_lookup: dict[str, dict[int, Candidate]] = defaultdict(dict)
-        self._by_email: dict[str, dict[int, Candidate]] = defaultdict(dict)
+        # The scan index: every prospect seen, by email and lookup value (scanindex.py).
+        self._table = ScanIndex()
         self._created: dict[Identity, str] = {}
         # Every prospect with an id up to this one is in the index (once the scan is complete).
         self._indexed_up_to = 0
@@ -151,12 +148,13 @@ class ProspectFinder:
                 floor = self._indexed_up_to if since is None else since
                 self._catch_up()
                 found: dict[Identity, int | None] = {}
+                table = self._table
                 for group in groups:
                     if group.identity.kind == "lookup":
-                        bucket = self._by_lookup.get(group.identity.value, {})
+                        rows = table.rows_for_lookup(group.identity.value)
                     else:
-                        bucket = self._by_email.get((group.email or "").lower(), {})
-                    found[group.identity] = _latest([c for c in bucket.values() if c.id > floor])
+                        rows = table.rows_for_email(group.email or "")
+                    found[group.identity] = table.latest(rows, above=floor)
                 return found
         reads_before = self._reads_done
         found = self.find(groups, fresh=True)
@@ -188,14 +186,13 @@ class ProspectFinder:
         with self._lock:
             if not self._scan_complete:
                 return
-            old = self._by_id.get(prospect_id)
-            candidate = Candidate(
-                id=prospect_id,
-                email=group.email or (old.email if old else None),
-                lookup=group.lookup_value or (old.lookup if old else None),
-                updated="9999",  # written now: newer than anything the scan saw
+            self._table.put(
+                prospect_id,
+                group.email,
+                group.lookup_value,
+                NEWEST,  # written now: newer than anything the scan saw
+                keep_missing=True,
             )
-            self._index(candidate)
 
     # choosing --------------------------------------------------------------------------------
 
@@ -278,27 +275,23 @@ class ProspectFinder:
             pass
 
     def _index(self, candidate: Candidate) -> None:
-        """Add a candidate, replacing what the index held for its id (O(1))."""
-        old = self._by_id.get(candidate.id)
-        if old is not None:
-            _discard(self._by_email, old.email.lower() if old.email else None, old.id)
-            _discard(self._by_lookup, old.lookup, old.id)
-        self._by_id[candidate.id] = candidate
-        if candidate.email:
-            self._by_email[candidate.email.lower()][candidate.id] = candidate
-        if candidate.lookup not in (None, ""):
-            self._by_lookup[str(candidate.lookup)][candidate.id] = candidate
+        """Add a candidate, replacing what the index held for its id."""
+        self._table.put(
+            candidate.id, candidate.email, candidate.lookup, recency_key(candidate.updated)
+        )
 
     def _from_index(self, group: Group) -> int | None:
+        table = self._table
         if group.identity.kind == "lookup":
-            candidates = list(self._by_lookup.get(group.identity.value, {}).values())
-            if not candidates and group.email:
+            rows = table.rows_for_lookup(group.identity.value)
+            if not rows and group.email:
+                same_email = table.rows_for_email(group.email)
                 self._note_empty_lookup(
-                    group.email, list(self._by_email.get(group.email.lower(), {}).values())
+                    group.email, any(not table.has_lookup(row) for row in same_email)
                 )
         else:
-            candidates = list(self._by_email.get(group.identity.value, {}).values())
-        return _latest(candidates)
+            rows = table.rows_for_email(group.identity.value)
+        return table.latest(rows)
 
     # reading ---------------------------------------------------------------------------------
 
@@ -320,7 +313,9 @@ class ProspectFinder:
             if group.identity.kind == "lookup":
                 matching = [c for c in candidates if str(c.lookup) == group.identity.value]
                 if not matching:
-                    self._note_empty_lookup(email or "", candidates)
+                    self._note_empty_lookup(
+                        email or "", any(c.lookup in (None, "") for c in candidates)
+                    )
                 found[group.identity] = _latest(matching)
             else:
                 found[group.identity] = _latest(candidates)
@@ -329,25 +324,15 @@ class ProspectFinder:
     def _read_email(self, group: Group) -> str | None:
         return self._created.get(group.identity) or group.email
 
-    def _note_empty_lookup(self, email: str, candidates: list[Candidate]) -> None:
-        empty = [c for c in candidates if c.lookup in (None, "")]
-        if empty and email.lower() not in self._warned_empty_lookup:
+    def _note_empty_lookup(self, email: str, some_empty: bool) -> None:
+        """Prospects with this email but an empty lookup field exist (`some_empty`)."""
+        if some_empty and email.lower() not in self._warned_empty_lookup:
             self._warned_empty_lookup.add(email.lower())
             self._report.notice(
                 f"prospects with a record's email but an empty {self._lookup_field} were found "
                 "and left alone; a new prospect was made for the record (this is how duplicates "
                 "start: fill in the field or merge them in Pardot)"
             )
-
-
-def _discard(buckets: dict[str, dict[int, Candidate]], key: str | None, prospect_id: int) -> None:
-    if not key or key not in buckets:
-        return
-    bucket = buckets[key]
-    bucket.pop(prospect_id, None)
-    if not bucket:
-        # An update that changes every email would otherwise leave one empty dict per prospect.
-        del buckets[key]
 
 
 def _plural(n: int, noun: str) -> str:
