@@ -60,6 +60,7 @@ WRITE_ENDPOINTS = (
     "v5.prospects.create",
     "v5.prospects.update",
 )
+CPU_REPEATS = 3
 SECTIONS = ("calls", "throughput", "cpu", "memory", "resync")
 
 # Sizes: the full run, and --quick (every section in well under a minute, to check the script).
@@ -264,7 +265,7 @@ def modes(unit: int) -> list[Mode]:
     over_unit = seed_unit(unit)
     return [
         Mode("v3 email (batchUpsert), half existing", 3, email_rows, seed_half, ampsea=False),
-        Mode("v4 Pardot id", 4, id_rows, seed_half),
+        Mode("v4 Pardot id", 4, id_rows, seed_all),
         Mode("v4 Salesforce fid", 4, fid_rows, seed_fids),
         Mode(f"v4 email only, auto, unit of {unit:,}", 4, email_rows, over_unit),
         *(
@@ -286,8 +287,9 @@ def modes(unit: int) -> list[Mode]:
 class CallsResult:
     mode: str
     records: int
-    first: int  # API calls plus token calls
-    second: int
+    first: int  # API calls (what the daily quota counts)
+    first_tokens: int
+    second: int  # API calls plus token calls
 
 
 def calls_section(sizes: dict[str, int]) -> str:
@@ -309,6 +311,7 @@ def calls_section(sizes: dict[str, int]) -> str:
                 api_version=mode.api_version,
                 skip_unchanged=True,
                 skip_unchanged_store=f"{work}/unchanged.sqlite",
+                **mode.settings,
             )
             spent = []
             for _ in range(2):
@@ -316,22 +319,27 @@ def calls_section(sizes: dict[str, int]) -> str:
                 run_command([TARGET, "--config", str(config)], input_path, work)
                 after = emulator.stats()
                 spent.append(
-                    after["api_calls"]
-                    - before["api_calls"]
-                    + after["token_calls"]
-                    - before["token_calls"]
+                    (
+                        after["api_calls"] - before["api_calls"],
+                        after["token_calls"] - before["token_calls"],
+                    )
                 )
-        result = CallsResult(mode.name, len(records), spent[0], spent[1])
+        (api, tokens), second = spent
+        result = CallsResult(mode.name, len(records), api, tokens, sum(second))
         print(f"calls: {result}", flush=True)
         results.append(result)
-    rows = [f"| {r.mode} | {r.first * 1000 / r.records:.1f} | {r.second} |" for r in results]
+    rows = [
+        f"| {r.mode} | {r.first * 1000 / r.records:.1f} | {r.first_tokens} | {r.second} |"
+        for r in results
+    ]
     return (
-        f"### API calls per 1,000 records\n\n{count:,} records per mode, token and custom field "
-        "listing included; the second run sends the same records again with `skip_unchanged: "
-        "true` (the first run had it on too, which costs nothing).\n\n"
-        "| mode | calls per 1,000 records | second identical run (calls) |\n|---|---:|---:|\n"
-        + "\n".join(rows)
-        + "\n"
+        f"### API calls per 1,000 records\n\n{count:,} records per mode (each a different "
+        "prospect), the custom field listing included; the token comes from Salesforce and is "
+        "not counted by Pardot's daily quota, so it has a column of its own. The last column is "
+        "a second run sending the same records again with `skip_unchanged: true`, token "
+        "included (the first run had it on too, which costs nothing).\n\n"
+        "| mode | API calls per 1,000 records | token calls | second identical run: all calls "
+        "|\n|---|---:|---:|---:|\n" + "\n".join(rows) + "\n"
     )
 
 
@@ -453,17 +461,23 @@ def cpu_section(sizes: dict[str, int]) -> str:
         config = config_for(emulator, work, api_version=3)
         noop_config = Path(work, "noop.json")
         noop_config.write_text("{}")
-        noop = run_command([*NOOP, "--config", str(noop_config)], input_path, work)
-        ours = run_command([TARGET, "--config", str(config)], input_path, work)
-        calls = emulator.api_calls
+        # Taken in turns, three times each, keeping each one's least CPU: on a shared machine
+        # the other load comes and goes, and it only ever adds.
+        noops, ours_runs = [], []
+        for _ in range(CPU_REPEATS):
+            noops.append(run_command([*NOOP, "--config", str(noop_config)], input_path, work))
+            ours_runs.append(run_command([TARGET, "--config", str(config)], input_path, work))
+        calls = emulator.api_calls // CPU_REPEATS
+    noop = min(noops, key=lambda usage: usage.cpu_seconds)
+    ours = min(ours_runs, key=lambda usage: usage.cpu_seconds)
     ratio = ours.cpu_seconds / noop.cpu_seconds
     print(f"cpu: ours {ours.cpu_seconds:.2f} s, no-op {noop.cpu_seconds:.2f} s", flush=True)
     per_100k = 100_000 / count
     return (
         f"### CPU against a no-op singer-sdk target\n\n{count:,} Segment identify events "
         "(nested traits, company and address objects, context), v3, emulator at 0 latency; "
-        f"both targets on the same input, validation off in both; target-pardot made {calls:,} "
-        "API calls.\n\n"
+        f"both targets on the same input, validation off in both, each run {CPU_REPEATS} times in "
+        f"turn and its least CPU kept; target-pardot made {calls:,} API calls a run.\n\n"
         "| target | CPU per 100k records, relative |\n|---|---:|\n"
         f"| no-op singer-sdk target (scripts/noop_target.py) | 1.00 |\n"
         f"| target-pardot | **{ratio:.2f}** |\n\n"
