@@ -56,7 +56,10 @@ class TargetPardot(Target):
     """Writes identify-shaped records into Salesforce Pardot (Account Engagement) prospects."""
 
     name = "target-pardot"
-    config_jsonschema = CONFIG_SCHEMA
+    # A copy: the SDK adds its own settings to a target's schema in place when it validates a
+    # config, which would otherwise change settings.CONFIG_SCHEMA (and what the run's own
+    # checks, DEFAULTS and the tests read from it) once a target was built in this process.
+    config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     default_sink_class = PardotSink
     message_reader_class = NumberedSingerReader
 
