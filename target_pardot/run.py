@@ -180,11 +180,16 @@ class PardotRun:
 
 
 def _prospect_keys(groups: list[Group]) -> set[Hashable]:
-    """What a batch's groups could touch: their identities and their emails."""
+    """What a batch's groups could touch: their identities and their emails.
+
+    As text ("kind value"): an email identity and the email of another group then give the
+    same key, and text keeps its hash, where an Identity computes it at every lookup.
+    """
     keys: set[Hashable] = set()
     for group in groups:
-        if group.identity.kind != "new":
-            keys.add(group.identity)
+        identity = group.identity
+        if identity.kind != "new":
+            keys.add(f"{identity.kind} {identity.value}")
         if group.email:
-            keys.add(("email", group.email.lower()))
+            keys.add("email " + group.email.lower())
     return keys

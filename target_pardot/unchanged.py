@@ -37,6 +37,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from target_pardot.errors import SettingsError
 from target_pardot.matching import Group, Identity
 
 # Remembered fingerprints are committed at the latest when this many are waiting, so that a
@@ -114,6 +115,18 @@ class FingerprintStore:
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
+        self._lock = threading.Lock()
+        self._pending: dict[bytes, bytes] = {}
+        try:
+            self._db = self._open()
+        except (OSError, sqlite3.Error) as error:
+            # Before any record is read: a run that cannot keep its promise stops at once.
+            raise SettingsError(
+                f"skip_unchanged_store {self.path} cannot be used: {error}. Point "
+                "skip_unchanged_store at a writable file, or turn skip_unchanged off."
+            ) from None
+
+    def _open(self) -> sqlite3.Connection:
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -121,16 +134,15 @@ class FingerprintStore:
             # Owner-only, like the reject files: the file names no one, but it is nobody
             # else's business which records a pipeline carries.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._lock = threading.Lock()
         # One connection behind a lock: worker threads remember, the main thread looks up.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed `forget` must survive a power cut too, or the store could claim
         # values that a write in flight at that moment had replaced.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
-        self._db.commit()
-        self._pending: dict[bytes, bytes] = {}
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(_SCHEMA)
+        db.commit()
+        return db
 
     def lookup(self, keys: Iterable[bytes]) -> dict[bytes, bytes]:
         """The stored fingerprint of each key that has one (remembered ones included)."""

@@ -7,6 +7,9 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
+
+from target_pardot.errors import SettingsError
 from target_pardot.matching import Group, Identity, new_identity
 from target_pardot.settings import DEFAULT_STORE_FILE, default_store_path
 from target_pardot.unchanged import (
@@ -123,3 +126,12 @@ def test_the_default_store_is_in_the_meltano_project_or_the_working_directory() 
         "/srv/project/.meltano/target-pardot/unchanged.sqlite"
     )
     assert default_store_path({}) == DEFAULT_STORE_FILE
+
+
+def test_a_store_that_cannot_be_opened_stops_the_run_naming_the_setting(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "unchanged.sqlite"
+    not_a_database.write_text("this is not SQLite " * 100)
+    with pytest.raises(SettingsError, match="skip_unchanged_store"):
+        FingerprintStore(str(not_a_database))
+    with pytest.raises(SettingsError, match="skip_unchanged_store"):
+        FingerprintStore(str(tmp_path))  # a directory

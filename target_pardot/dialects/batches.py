@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
@@ -247,9 +246,17 @@ def apply_outcome(
     finder: ProspectFinder | None = None,
 ) -> None:
     """Count what was applied, reject what Pardot refused, then raise what stopped a call."""
-    results = Counter(result for _item, result in outcome.applied)
-    for result, n in results.items():
-        report.count(result, n)
+    # Counted in runs of the same result (a batch's items nearly all share one), under the
+    # report's lock once per run rather than once per item.
+    current, run = None, 0
+    for _item, result in outcome.applied:
+        if result is not current:
+            if run:
+                report.count(current, run)  # type: ignore[arg-type]
+            current, run = result, 0
+        run += 1
+    if run:
+        report.count(current, run)  # type: ignore[arg-type]
     for item, result in outcome.applied:
         on_applied(item.group)
         if finder is not None:

@@ -102,7 +102,8 @@ class V3Dialect:
 
         apply_outcome(self._write("batchUpdate", by_id), report, applied)
         for item in by_email:
-            item.payload["campaign_id"] = str(campaign_id)
+            # A payload of its own: the group's fields are what skip_unchanged fingerprints.
+            item.payload = {**item.payload, "campaign_id": str(campaign_id)}
             item.result = Result.CREATED
         created = self._write("batchCreate", by_email)
         existing = [item for item, problem in created.failed if problem.code == EMAIL_EXISTS]
@@ -126,10 +127,11 @@ class V3Dialect:
 
 
 def _item(group: Group) -> WriteItem:
-    payload = dict(group.fields)
     if group.identity.kind == "id":
+        payload = dict(group.fields)
         if group.email:
             # upsert by id with an email changes that prospect's email
             payload["email"] = group.email
         return WriteItem(group, payload, Result.UPDATED, key=group.identity.value)
-    return WriteItem(group, payload, Result.UPSERTED, key=group.email)
+    # Sent as they are (the batch is keyed by email); nothing changes them on the way.
+    return WriteItem(group, group.fields, Result.UPSERTED, key=group.email)
