@@ -8,6 +8,7 @@ built from the custom-field endpoint.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -130,6 +131,10 @@ _SEPARATORS = re.compile(r"[\s.\-_]+")
 _EMAIL_LOCAL_PART = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
 # A letter or digit (any script, for IDN domains), hyphens allowed inside but not at the ends.
 _DOMAIN_LABEL = re.compile(r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?")
+# The whole address at once: the local part, then two or more domain labels.
+_EMAIL = re.compile(
+    f"{_EMAIL_LOCAL_PART.pattern}@{_DOMAIN_LABEL.pattern}(?:\\.{_DOMAIN_LABEL.pattern})+"
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,9 @@ class FieldCatalog:
     """The fields a business unit has: Pardot's standard ones plus its custom fields."""
 
     custom: dict[str, CustomField] = field(default_factory=dict)
+    # How each trait name maps, worked out once per distinct name rather than once per record
+    # (see _rule_for); the custom fields do not change during a run.
+    rules: dict[str, _Rule] = field(default_factory=dict, compare=False, repr=False)
 
     def is_known(self, name: str) -> bool:
         """Whether `name` is a writable standard field or a custom field (case-insensitive)."""
@@ -193,14 +201,21 @@ class _Target:
     multi: bool = False
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    target: _Target
-    rank: int
-    path: str
-    value: Any
+# A value for a field: (rank, position in the input, target, trait path, value). Plain tuples:
+# a record makes about one per trait, and sorting them by (rank, position) keeps the input
+# order among equal ranks.
+_Candidate = tuple[int, int, _Target, str, Any]
+
+# What a top-level trait name means, whatever its value: (action, target, rank). The target is
+# where a plain value goes (None: nowhere); address and company objects are spread instead.
+_FIELD, _SKIP, _FULL_NAME, _ADDRESS, _COMPANY = range(5)
+_Rule = tuple[int, "_Target | None", int]
+# Names are columns and trait keys: a few dozen in practice. The bound only keeps input that
+# invents a new key per record from growing the cache without end.
+_RULE_CACHE_LIMIT = 10_000
 
 
+@functools.lru_cache(maxsize=4096)
 def snake_case(name: str) -> str:
     """`firstName`, `FIRST_NAME`, `first name` and `address.postalCode` as Pardot spells names.
 
@@ -234,43 +249,76 @@ def map_traits(
     unknown: list[str] = []
     errors: list[RecordError] = []
     full_name: tuple[str, Any] | None = None
+    rules = catalog.rules
 
     for key, value in traits.items():
         if value is None:
             continue
-        snake = snake_case(key)
-        if snake in _IDENTITY_TRAITS:
-            continue
-        if snake == "name" and _find_custom_field(key, catalog) is None:
+        rule = rules.get(key) or _rule_for(key, catalog)
+        action, target, rank = rule
+        if action == _FIELD or (action in (_ADDRESS, _COMPANY) and not isinstance(value, Mapping)):
+            if target is None:
+                unknown.append(key)
+            else:
+                candidates.append((rank, len(candidates), target, key, value))
+        elif action == _FULL_NAME:
             full_name = full_name or (key, value)
-        elif snake == "address" and isinstance(value, Mapping):
-            candidates += _address_candidates(key, value, unknown)
-        elif snake == "company" and isinstance(value, Mapping):
-            candidates += _company_candidates(key, value, unknown)
-        elif (candidate := _resolve(key, snake, value, catalog)) is not None:
-            candidates.append(candidate)
-        else:
-            unknown.append(key)
+        elif action == _ADDRESS:
+            _address_candidates(key, value, candidates, unknown)
+        elif action == _COMPANY:
+            _company_candidates(key, value, candidates, unknown)
 
     if full_name is not None:
         try:
-            candidates += _name_candidates(*full_name)
+            _name_candidates(*full_name, candidates)
         except RecordError as error:
             errors.append(error)
 
     values: dict[str, FieldValue] = {}
-    filled: set[str] = set()
-    # sorted() is stable, so equal ranks keep input order and the first trait wins.
-    for candidate in sorted(candidates, key=lambda each: each.rank):
-        if candidate.target.name in filled:
+    # Sorted by (rank, position): equal ranks keep input order and the first trait wins.
+    candidates.sort()
+    for _rank, _position, target, path, value in candidates:
+        name = target.name
+        if name in values:
             continue
-        # A bad value still fills its field, so a lower-ranked trait cannot quietly stand in.
-        filled.add(candidate.target.name)
+        if (
+            type(value) is str
+            and target.kind == "text"
+            and len(value) <= MAX_TEXT_LENGTH
+            and not value.isspace()
+        ):
+            values[name] = value  # the common case, as _format_for_field would have it
+            continue
         try:
-            values[candidate.target.name] = _format_for_field(candidate, json_values)
+            values[name] = _format_for_field(target, path, value, json_values)
         except RecordError as error:
             errors.append(error)
+            # A bad value still fills its field, so a lower-ranked trait cannot quietly stand in.
+            values[name] = _FAILED
+    if errors:
+        values = {name: value for name, value in values.items() if value is not _FAILED}
     return MappedFields(values=values, unknown=unknown, errors=errors)
+
+
+# Marks a field whose value was refused, while the candidates are being placed.
+_FAILED: Any = object()
+
+
+def _rule_for(key: str, catalog: FieldCatalog) -> _Rule:
+    """What the trait name `key` means for this catalog (cached in the catalog)."""
+    snake = snake_case(key)
+    rule: _Rule
+    if snake in _IDENTITY_TRAITS:
+        rule = (_SKIP, None, 0)
+    elif snake == "name" and _find_custom_field(key, catalog) is None:
+        rule = (_FULL_NAME, None, 0)
+    else:
+        target, rank = _resolve(key, snake, catalog) or (None, 0)
+        action = {"address": _ADDRESS, "company": _COMPANY}.get(snake, _FIELD)
+        rule = (action, target, rank)
+    if len(catalog.rules) < _RULE_CACHE_LIMIT:
+        catalog.rules[key] = rule
+    return rule
 
 
 def to_v5_name(name: str, catalog: FieldCatalog) -> str:
@@ -293,6 +341,15 @@ def validate_email(email: str | None, field: str = "email") -> str:
     so IDN domains pass), digits and inner hyphens, and at most 255 characters (Pardot's limit;
     it answers longer ones with error 4 "Invalid prospect email address").
     """
+    if (
+        type(email) is str
+        and len(email) <= MAX_EMAIL_LENGTH
+        and _EMAIL.fullmatch(email)
+        and not email.rpartition(".")[2].isdigit()
+    ):
+        # Nearly every email: one match says all the checks below would pass (it allows no
+        # whitespace, so there is nothing to strip either).
+        return email
     if email is None:
         raise RecordError(field, "the email address is missing")
     if not isinstance(email, str):
@@ -334,27 +391,27 @@ def _find_custom_field(name: str, catalog: FieldCatalog) -> CustomField | None:
     return None
 
 
-def _resolve(key: str, snake: str, value: Any, catalog: FieldCatalog) -> _Candidate | None:
-    """The field a top-level trait writes, or None when it matches nothing writable."""
+def _resolve(key: str, snake: str, catalog: FieldCatalog) -> tuple[_Target, int] | None:
+    """The field a top-level trait writes and its rank, or None when it matches nothing
+    writable."""
     if snake in READ_ONLY_FIELDS:
         return None
     if snake in STANDARD_FIELDS:
-        return _Candidate(_standard_target(snake), _EXACT, key, value)
+        return _standard_target(snake), _EXACT
     custom_field = _find_custom_field(key, catalog)
     if custom_field is not None:
-        return _Candidate(_custom_target(custom_field), _EXACT, key, value)
+        return _custom_target(custom_field), _EXACT
     if snake in _TRAIT_ALIASES:
-        return _Candidate(_standard_target(_TRAIT_ALIASES[snake]), _ALIAS, key, value)
+        return _standard_target(_TRAIT_ALIASES[snake]), _ALIAS
     if snake == "address":
         # Segment documents `address` as an object; a plain string can only be the street.
-        return _Candidate(_standard_target("address_one"), _ALIAS, key, value)
+        return _standard_target("address_one"), _ALIAS
     return None
 
 
 def _address_candidates(
-    key: str, address: Mapping[str, Any], unknown: list[str]
-) -> list[_Candidate]:
-    candidates: list[_Candidate] = []
+    key: str, address: Mapping[str, Any], candidates: list[_Candidate], unknown: list[str]
+) -> None:
     for part, value in address.items():
         if value is None:
             continue
@@ -363,28 +420,25 @@ def _address_candidates(
         if target_name is None:
             unknown.append(path)
         else:
-            candidates.append(_Candidate(_standard_target(target_name), _ALIAS, path, value))
-    return candidates
+            candidates.append((_ALIAS, len(candidates), _standard_target(target_name), path, value))
 
 
 def _company_candidates(
-    key: str, company: Mapping[str, Any], unknown: list[str]
-) -> list[_Candidate]:
-    candidates: list[_Candidate] = []
+    key: str, company: Mapping[str, Any], candidates: list[_Candidate], unknown: list[str]
+) -> None:
     for part, value in company.items():
         if value is None:
             continue
         path = f"{key}.{part}"
         if snake_case(part) == "name":
-            candidates.append(_Candidate(_standard_target("company"), _ALIAS, path, value))
+            candidates.append((_ALIAS, len(candidates), _standard_target("company"), path, value))
         else:
             # Segment's company object also has id, industry, plan...: those describe the
             # account, not the prospect, so they are reported rather than guessed at.
             unknown.append(path)
-    return candidates
 
 
-def _name_candidates(key: str, value: Any) -> list[_Candidate]:
+def _name_candidates(key: str, value: Any, candidates: list[_Candidate]) -> None:
     """first_name/last_name from a full name: the last word is the last name.
 
     Each half is only a fallback (lowest rank), so an explicit first or last name wins.
@@ -392,15 +446,16 @@ def _name_candidates(key: str, value: Any) -> list[_Candidate]:
     _reject_containers(key, value)
     words = _as_text(value, key).split()
     if not words:
-        return []
+        return
+    first, last = _standard_target("first_name"), _standard_target("last_name")
     if len(words) == 1:
-        return [_Candidate(_standard_target("first_name"), _DERIVED, key, words[0])]
-    return [
-        _Candidate(_standard_target("first_name"), _DERIVED, key, " ".join(words[:-1])),
-        _Candidate(_standard_target("last_name"), _DERIVED, key, words[-1]),
-    ]
+        candidates.append((_DERIVED, len(candidates), first, key, words[0]))
+        return
+    candidates.append((_DERIVED, len(candidates), first, key, " ".join(words[:-1])))
+    candidates.append((_DERIVED, len(candidates), last, key, words[-1]))
 
 
+@functools.cache
 def _standard_target(name: str) -> _Target:
     if name in _LONG_TEXT_FIELDS:
         return _Target(name, "long_text")
@@ -426,8 +481,19 @@ def _custom_target(custom_field: CustomField) -> _Target:
     return _Target(custom_field.field_id, kind, multi)
 
 
-def _format_for_field(candidate: _Candidate, json_values: bool) -> FieldValue:
-    target, path, value = candidate.target, candidate.path, candidate.value
+def _format_for_field(target: _Target, path: str, value: Any, json_values: bool) -> FieldValue:
+    if type(value) is str and (target.kind == "text" or target.kind == "long_text"):
+        # Text into a text field, in short (the same checks as _format_scalar's).
+        if not value or value.isspace():
+            return ""
+        limit = MAX_LONG_TEXT_LENGTH if target.kind == "long_text" else MAX_TEXT_LENGTH
+        if len(value) > limit:
+            raise RecordError(
+                path,
+                f"the value is {len(value)} characters long; "
+                f"Pardot allows at most {limit} in {target.name}",
+            )
+        return value
     if target.multi and isinstance(value, (list, tuple)):
         items: list[Any] = []
         for index, item in enumerate(value):

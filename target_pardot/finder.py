@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -34,11 +33,12 @@ from typing import Any, Protocol
 
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import RunReport
+from target_pardot.scanindex import NEWEST, ScanIndex, recency_key
 
 logger = logging.getLogger(__name__)
 
 
-# slots: the scan keeps one Candidate per prospect of the business unit (tens of thousands).
+# What a read or a query page says of one prospect (the scan index keeps them compactly).
 @dataclass(frozen=True, slots=True)
 class Candidate:
     id: int
@@ -124,11 +124,8 @@ class ProspectFinder:
         self._scan_pages = 0
         self._scan_complete = False
         self._reads_done = 0
-        # The scan index. Every candidate is in _by_id and in at most one bucket of each of
-        # the other two, so an update can drop its old entries without searching for them.
-        self._by_id: dict[int, Candidate] = {}
-        self._by_lookup: dict[str, dict[int, Candidate]] = defaultdict(dict)
-        self._by_email: dict[str, dict[int, Candidate]] = defaultdict(dict)
+        # The scan index: every prospect seen, by email and lookup value (scanindex.py).
+        self._table = ScanIndex()
         self._created: dict[Identity, str] = {}
         # Every prospect with an id up to this one is in the index (once the scan is complete).
         self._indexed_up_to = 0
@@ -156,43 +153,54 @@ class ProspectFinder:
         found.merge(self._read(to_read))
         return found
 
-    def find_lost_creates(self, groups: list[Group]) -> dict[Identity, int | None]:
+    def watermark(self) -> int:
+        """The highest prospect id indexed so far: every prospect at or below it existed then.
+
+        A batch notes it before it sends anything: whatever its creates made is above it.
+        """
+        with self._lock:
+            return self._indexed_up_to
+
+    def find_lost_creates(
+        self, groups: list[Group], *, since: int | None = None
+    ) -> dict[Identity, int | None]:
         """After a lost answer: the prospect each create made, where Pardot did apply it.
 
         With the scan index complete, one query for the prospects made since the index was
-        last brought up to date (ids above it) answers for a whole batch; a create is matched
-        only among those, so an older prospect with the same email is never taken for it.
+        last brought up to date (ids above it) brings the index up to date for a whole batch;
+        a create is matched only among the prospects above `since` (the watermark noted before
+        the batch was sent), so an older prospect with the same email is never taken for it.
+        Several batches may be in flight at once, and another one's catch-up may already have
+        indexed what this batch made: hence the batch's own watermark, not the index's.
         Without the index, one read per email. The calls are reported as recovery calls.
         """
         with self._lock:
             if self._scan_complete:
-                made = self._catch_up()
+                floor = self._indexed_up_to if since is None else since
+                self._catch_up()
                 found: dict[Identity, int | None] = {}
+                table = self._table
                 for group in groups:
                     if group.identity.kind == "lookup":
-                        matches = [c for c in made if c.lookup == group.identity.value]
+                        rows = table.rows_for_lookup(group.identity.value)
                     else:
-                        email = (group.email or "").lower()
-                        matches = [c for c in made if (c.email or "").lower() == email]
-                    found[group.identity] = _latest(matches)
+                        rows = table.rows_for_email(group.email or "")
+                    found[group.identity] = table.latest(rows, above=floor)
                 return found
         reads_before = self._reads_done
         found_by_reads = self.find(groups, fresh=True)
         self._report.recovery_calls(self._reads_done - reads_before)
         return found_by_reads
 
-    def _catch_up(self) -> list[Candidate]:
+    def _catch_up(self) -> None:
         """Index the prospects made since the index was last brought up to date."""
-        made: list[Candidate] = []
         pages = 0
         for _total, page in self._source.scan(after_id=self._indexed_up_to):
             pages += 1
             for candidate in page:
                 self._index(candidate)
-                made.append(candidate)
                 self._indexed_up_to = max(self._indexed_up_to, candidate.id)
         self._report.recovery_calls(pages)
-        return made
 
     def finish_scan(self) -> None:
         """Page through every prospect now (v5 resolves Salesforce ids from the scan)."""
@@ -211,14 +219,13 @@ class ProspectFinder:
                 if group.lookup_value is not None:
                     self._lookup_written[prospect_id] = group.lookup_value
                 return
-            old = self._by_id.get(prospect_id)
-            candidate = Candidate(
-                id=prospect_id,
-                email=group.email or (old.email if old else None),
-                lookup=group.lookup_value or (old.lookup if old else None),
-                updated="9999",  # written now: newer than anything the scan saw
+            self._table.put(
+                prospect_id,
+                group.email,
+                group.lookup_value,
+                NEWEST,  # written now: newer than anything the scan saw
+                keep_missing=True,
             )
-            self._index(candidate)
 
     # choosing --------------------------------------------------------------------------------
 
@@ -301,27 +308,29 @@ class ProspectFinder:
             pass
 
     def _index(self, candidate: Candidate) -> None:
-        """Add a candidate, replacing what the index held for its id (O(1))."""
-        old = self._by_id.get(candidate.id)
-        if old is not None:
-            _discard(self._by_email, old.email.lower() if old.email else None, old.id)
-            _discard(self._by_lookup, old.lookup, old.id)
-        self._by_id[candidate.id] = candidate
-        if candidate.email:
-            self._by_email[candidate.email.lower()][candidate.id] = candidate
-        if candidate.lookup not in (None, ""):
-            self._by_lookup[str(candidate.lookup)][candidate.id] = candidate
+        """Add a candidate, replacing what the index held for its id."""
+        self._table.put(
+            candidate.id, candidate.email, candidate.lookup, recency_key(candidate.updated)
+        )
 
     def _from_index(self, group: Group, found: FoundProspects) -> int | None:
+        table = self._table
         if group.identity.kind == "lookup":
-            candidates = list(self._by_lookup.get(group.identity.value, {}).values())
-            if not candidates and group.email:
+            rows = table.rows_for_lookup(group.identity.value)
+            if not rows and group.email:
+                same_email = table.rows_for_email(group.email)
                 self._note_empty_lookup(
-                    found, group, list(self._by_email.get(group.email.lower(), {}).values())
+                    found,
+                    group,
+                    [
+                        (table.recency(row), table.prospect_id(row))
+                        for row in same_email
+                        if not table.has_lookup(row)
+                    ],
                 )
         else:
-            candidates = list(self._by_email.get(group.identity.value, {}).values())
-        return _latest(candidates)
+            rows = table.rows_for_email(group.identity.value)
+        return table.latest(rows)
 
     # reading ---------------------------------------------------------------------------------
 
@@ -343,7 +352,11 @@ class ProspectFinder:
             if group.identity.kind == "lookup":
                 matching = [c for c in candidates if str(c.lookup) == group.identity.value]
                 if not matching:
-                    self._note_empty_lookup(found, group, candidates)
+                    self._note_empty_lookup(
+                        found,
+                        group,
+                        [(c.recency, c.id) for c in candidates if c.lookup in (None, "")],
+                    )
                 found[group.identity] = _latest(matching)
             else:
                 found[group.identity] = _latest(candidates)
@@ -353,25 +366,16 @@ class ProspectFinder:
         return self._created.get(group.identity) or group.email
 
     def _note_empty_lookup(
-        self, found: FoundProspects, group: Group, candidates: list[Candidate]
+        self, found: FoundProspects, group: Group, empty: list[tuple[Any, int]]
     ) -> None:
+        """Prospects with the group's email whose lookup field is empty: (recency, id) each,
+        ranked latest first for on_empty_lookup, leaving out those this run gave a value."""
         with self._lock:
-            empty = [
-                c for c in candidates if c.lookup in (None, "") and c.id not in self._lookup_written
+            kept = [item for item in empty if item[1] not in self._lookup_written]
+        if kept:
+            found.empty_lookup[group.identity] = [
+                prospect_id for _recency, prospect_id in sorted(kept, reverse=True)
             ]
-        if empty:
-            ranked = sorted(empty, key=lambda candidate: candidate.recency, reverse=True)
-            found.empty_lookup[group.identity] = [candidate.id for candidate in ranked]
-
-
-def _discard(buckets: dict[str, dict[int, Candidate]], key: str | None, prospect_id: int) -> None:
-    if not key or key not in buckets:
-        return
-    bucket = buckets[key]
-    bucket.pop(prospect_id, None)
-    if not bucket:
-        # An update that changes every email would otherwise leave one empty dict per prospect.
-        del buckets[key]
 
 
 def _plural(n: int, noun: str) -> str:

@@ -60,11 +60,12 @@ class Identify:
     """One record reduced to the prospect's identity and its data.
 
     `traits` keeps the input's naming and Python values (datetime, Decimal...) for
-    :func:`target_pardot.fields.map_traits`; `record` is the JSON-safe original for reject files.
+    :func:`target_pardot.fields.map_traits`; `source` is the record as it came, and `record`
+    the JSON-safe copy of it for reject files.
     """
 
     stream: str
-    record: dict[str, Any]
+    source: Mapping[str, Any]
     email: str | None
     email_field: str | None
     user_id: str | None
@@ -75,6 +76,11 @@ class Identify:
     # Segment's per-event destination switch: `integrations: {"Pardot": false}`, or
     # `{"All": false}` without `"Pardot": true/{...}`, means "do not send this to Pardot".
     pardot_disabled: bool = False
+
+    @property
+    def record(self) -> dict[str, Any]:
+        # Made when a record is rejected, not for every record: most never are.
+        return json_safe(self.source)
 
 
 def normalise_record(stream: str, record: Mapping[str, Any]) -> Identify:
@@ -93,7 +99,7 @@ def normalise_record(stream: str, record: Mapping[str, Any]) -> Identify:
 
 
 def _is_segment_event(record: Mapping[str, Any]) -> bool:
-    if any(key in record for key in _SEGMENT_EVENT_KEYS):
+    if not _SEGMENT_EVENT_KEYS.isdisjoint(record):
         return True
     # `type` alone is ambiguous: warehouse exports may carry a `type` column too, and a flat
     # row with `type: "identify"` is read the same by both paths (email and columns), except
@@ -101,6 +107,11 @@ def _is_segment_event(record: Mapping[str, Any]) -> bool:
     # non-identify Segment type routes a bare record here, to be rejected.
     message_type = record.get("type")
     return isinstance(message_type, str) and message_type.strip().lower() in _OTHER_SEGMENT_TYPES
+
+
+# The event keys that become the identify itself; the others are reported as not sent.
+_EVENT_KEYS_USED = frozenset({"traits", "email", "userId"})
+_EVENT_KEYS_USED_SNAKE = _EVENT_KEYS_USED | {"user_id"}
 
 
 def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
@@ -123,25 +134,27 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
 
     # Shallow merge: Segment's context.traits is the client's cached copy of the user's traits,
     # so an object sent in this call's traits (address...) replaces the cached one whole.
-    merged: dict[str, Any] = {**(context_traits or {}), **(traits or {})}
+    if context_traits:
+        merged: Mapping[str, Any] = {**context_traits, **(traits or {})}
+    else:
+        merged = traits or {}
     ignored: list[str] = []
     prospect_traits: dict[str, Any] = {}
     for key, value in merged.items():
-        if key.lower() in _TRAIT_IDENTITY_KEYS:
-            if key.lower() != "email":
+        lowered = key.lower()
+        if lowered in _TRAIT_IDENTITY_KEYS:
+            if lowered != "email":
                 ignored.append(f"traits.{key}")
             continue
-        prospect_traits[key] = _copy_containers(value)
+        prospect_traits[key] = value if type(value) in _SCALARS else _copy_containers(value)
 
     disabled = _pardot_disabled(record)
-    identity_keys_used = {"traits", "email", "userId"}
-    if "userId" not in record:
-        identity_keys_used.add("user_id")
-    ignored = [key for key in record if key not in identity_keys_used] + ignored
+    used = _EVENT_KEYS_USED if "userId" in record else _EVENT_KEYS_USED_SNAKE
+    ignored = [key for key in record if key not in used] + ignored
 
     return Identify(
         stream=stream,
-        record=json_safe(record),
+        source=record,
         email=email,
         email_field=email_field,
         user_id=user_id,
@@ -166,11 +179,11 @@ def _from_flat_row(stream: str, record: Mapping[str, Any]) -> Identify:
         if lowered in _WAREHOUSE_SYSTEM_COLUMNS or lowered.startswith(_WAREHOUSE_SYSTEM_PREFIXES):
             ignored.append(key)
             continue
-        traits[key] = _copy_containers(value)
+        traits[key] = value if type(value) in _SCALARS else _copy_containers(value)
 
     return Identify(
         stream=stream,
-        record=json_safe(record),
+        source=record,
         email=email,
         email_field=email_field,
         user_id=_identifier_from(record, ("user_id",)),
@@ -195,8 +208,8 @@ def _require_identify_type(record: Mapping[str, Any]) -> None:
 def _optional_object(container: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any] | None:
     """The object at `key`, or None when absent or null; anything else is a RecordError."""
     value = container.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is dict:
+        return value
     if not isinstance(value, Mapping):
         raise RecordError(path, f"must be an object, got {_describe_type(value)}")
     return value
@@ -312,10 +325,18 @@ def _lookup(mapping: Mapping[str, Any], key: str) -> tuple[str, Any] | None:
     return None
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _copy_containers(value: Any) -> Any:
     """Copy nested objects and lists so callers can edit traits without touching the input."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
-        return {key: _copy_containers(item) for key, item in value.items()}
+        return {
+            key: item if type(item) in _SCALARS else _copy_containers(item)
+            for key, item in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_copy_containers(item) for item in value]
     return value

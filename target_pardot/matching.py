@@ -60,9 +60,14 @@ def group_records(
         identity = identity_of(item)
         group = groups.get(identity)
         if group is None:
-            group = groups[identity] = Group(identity=identity, members=[])
-        group.members.append(item)
-        group.fields.update(item.fields)
+            # Most groups have one member: they share its fields rather than copy them, and
+            # get a dict of their own only when a second member is merged in.
+            group = groups[identity] = Group(identity=identity, members=[item], fields=item.fields)
+        else:
+            if len(group.members) == 1:
+                group.fields = dict(group.fields)
+            group.members.append(item)
+            group.fields.update(item.fields)
         if item.email:
             group.email = item.email
         if item.lookup_value is not None:

@@ -55,11 +55,14 @@ def prepare_records(
 ) -> list[Prepared]:
     """Normalise, map and validate each record; reject the ones that can never succeed."""
     prepared: list[Prepared] = []
+    # Names reported once at the end of the run: gathered per batch, not told per record.
+    notes = _Notes()
+    seen = skipped = 0
     for record in records:
-        report.saw(1, stream=stream)
+        seen += 1
         try:
             item = _prepare_one(
-                stream, record, settings=settings, catalog=catalog, rules=rules, report=report
+                stream, record, settings=settings, catalog=catalog, rules=rules, notes=notes
             )
         except RecordError as error:
             report.reject(
@@ -72,10 +75,23 @@ def prepare_records(
             )
             continue
         if item is None:
-            report.skip(SKIP_SEGMENT_SWITCH, stream=stream)
+            skipped += 1
         else:
             prepared.append(item)
+    report.saw(seen, stream=stream)
+    if skipped:
+        report.skip(SKIP_SEGMENT_SWITCH, skipped, stream=stream)
+    if notes.ignored:
+        report.note_ignored(sorted(notes.ignored))
+    if notes.unknown:
+        report.note_unknown_traits(sorted(notes.unknown))
     return prepared
+
+
+class _Notes:
+    def __init__(self) -> None:
+        self.ignored: set[str] = set()
+        self.unknown: set[str] = set()
 
 
 def _prepare_one(
@@ -85,17 +101,17 @@ def _prepare_one(
     settings: Settings,
     catalog: FieldCatalog,
     rules: RecordRules,
-    report: RunReport,
+    notes: _Notes,
 ) -> Prepared | None:
     """The record ready for matching, or None when its Segment event says not to send it."""
     identify = normalise_record(stream, record)
     if identify.pardot_disabled:
         return None
     if identify.ignored:
-        report.note_ignored(identify.ignored)
+        notes.ignored.update(identify.ignored)
     mapped = map_traits(identify.traits, catalog, json_values=rules.json_values)
     if mapped.unknown:
-        report.note_unknown_traits(mapped.unknown)
+        notes.unknown.update(mapped.unknown)
     if mapped.errors:
         first = mapped.errors[0]
         reason = "; ".join(str(error) for error in mapped.errors)
@@ -103,7 +119,7 @@ def _prepare_one(
     if identify.email is not None:
         identify.email = validate_email(identify.email, identify.email_field or "email")
 
-    fields = dict(mapped.values)
+    fields = mapped.values  # a dict of its own, made for this record
     lookup_value: str | None = None
     has_pardot_identity = bool(identify.pardot_id or identify.pardot_fid)
 

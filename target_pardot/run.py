@@ -4,11 +4,14 @@ Every stream's sink hands its batches to the same PardotRun, so the concurrency 
 the custom field list and the scan index exist once per run, whatever the number of streams.
 A batch flows one way:
 
-    records --prepare--> Prepared --group--> Groups --find--> ids --plan--> Plan
-    --for_sync_mode--> Plan --execute--> Pardot calls --> outcomes in the report
+    records --prepare--> Prepared --group--> Groups --[skip unchanged]--find--> ids --plan-->
+    Plan --for_sync_mode--> Plan ==pipeline==> execute --> Pardot calls --> outcomes
 
-In a dry run (setting dry_run) the last step counts the plan instead of executing it: rejects
-and skips are settled as usual (the reject file is written), every write is only counted.
+Everything up to the plan happens in the thread the SDK calls the sink from; the plan is then
+handed to the pipeline (pipeline.py), which executes it in the background while the next batch
+is read and planned. In a dry run (setting dry_run) the last step counts the plan instead of
+executing it: rejects and skips are settled as usual (the reject file is written), every write
+is only counted.
 
 The run picks the API version's dialect once (DIALECTS[api_version]); nothing else here asks
 which version is in use.
@@ -19,19 +22,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from target_pardot.api.client import PardotClient
 from target_pardot.dialects import DIALECTS, Dialect, RunTools
 from target_pardot.dialects.base import settle_unsent
+from target_pardot.dialects.batches import BATCH_LIMIT
 from target_pardot.errors import SettingsError
 from target_pardot.fields import FieldCatalog
-from target_pardot.matching import Identity, group_records
-from target_pardot.outcomes import RejectFile, RunReport
+from target_pardot.matching import Group, Identity, group_records
+from target_pardot.outcomes import RejectFile, Result, RunReport
+from target_pardot.pipeline import Pipeline
 from target_pardot.plan import UNSENT, Action, Plan, Step
-from target_pardot.prepare import prepare_records
+from target_pardot.prepare import Prepared, prepare_records
 from target_pardot.run_report import (
     ProgressLogger,
     log_metrics,
@@ -40,8 +45,11 @@ from target_pardot.run_report import (
     report_block,
 )
 from target_pardot.settings import Settings
+from target_pardot.unchanged import FingerprintStore, SkipUnchanged
 
 logger = logging.getLogger(__name__)
+
+READY_CALLS_PER_WORKER = 3
 
 
 class PardotRun:
@@ -63,11 +71,26 @@ class PardotRun:
         self.read_executor = ThreadPoolExecutor(
             max_workers=settings.max_concurrency, thread_name_prefix="pardot-read"
         )
+        # Calls queued ahead of the workers: a few per worker keeps every worker busy
+        # between batches; the pipeline also takes two SDK batches, whichever is more.
+        self.pipeline = Pipeline(
+            capacity=READY_CALLS_PER_WORKER * BATCH_LIMIT * settings.max_concurrency
+        )
         self._started = False
         self._start_lock = threading.Lock()
         self.catalog = FieldCatalog(custom={})
         tools = RunTools(settings, self.client, self.report, self.executor, self.read_executor)
-        self.dialect: Dialect = DIALECTS[settings.api_version](tools)
+        dialect_class = DIALECTS[settings.api_version]
+        self.unchanged: SkipUnchanged | None = None
+        if settings.skip_unchanged:
+            self.unchanged = SkipUnchanged(
+                FingerprintStore(settings.skip_unchanged_store),
+                business_unit_id=settings.business_unit_id,
+                version=dialect_class.version,
+                full_resync=settings.full_resync,
+            )
+            tools.on_applied = self.unchanged.applied
+        self.dialect: Dialect = dialect_class(tools)
 
     def start(self) -> None:
         """Authenticate and read the custom fields once, before the first record is sent."""
@@ -82,7 +105,13 @@ class PardotRun:
             self._started = True
             self.progress.start()
 
-    def sync(self, stream: str, records: list[Mapping[str, Any]]) -> None:
+    def sync(self, stream: str, records: list[Mapping[str, Any]], *, wait: bool = True) -> None:
+        """Prepare, match and plan a batch here, and hand its writes to the pipeline.
+
+        With `wait`, return only once everything handed over so far is applied (the SDK is
+        about to relay STATE); otherwise return at once, to read the next batch while this one
+        is written. A failure in the background is raised here, at the next batch or wait.
+        """
         self.start()
         try:
             prepared = prepare_records(
@@ -98,18 +127,37 @@ class PardotRun:
             # first do not stop a batch that is mostly good.
             self.report.check_reject_ratio()
             if prepared:
-                self.execute(self.plan(stream, prepared))
+                self._hand_over(stream, prepared)
             self.report.batch_done(len(records))
         finally:
             self.report.log_rejects()
+        if wait:
+            self.drain()
+
+    def drain(self) -> None:
+        """Wait until every batch handed over is applied; raise what stopped one of them."""
+        self.pipeline.drain()
         self.report.check_reject_ratio()
 
-    def plan(self, stream: str, prepared: list[Any]) -> Plan:
-        """Group, find and plan a prepared batch: every read, no write."""
+    def _hand_over(self, stream: str, prepared: list[Prepared]) -> None:
         groups = group_records(prepared, self.dialect.identity_of)
         merged = sum(len(group.members) - 1 for group in groups)
         if merged:
             self.report.merged(merged, stream=stream)
+        keys = _prospect_keys(groups)
+        # A prospect that an earlier batch is still writing is matched only once that batch is
+        # done: what it created or changed must be known first.
+        self.pipeline.wait_for(keys)
+        plan = self.plan(stream, groups)
+        self.pipeline.submit(len(prepared), keys, lambda: self.execute(plan))
+
+    def plan(self, stream: str, groups: list[Group]) -> Plan:
+        """Find and plan a batch's groups: every read, no write."""
+        if self.unchanged is not None:
+            # Before finding: an unchanged group costs no call at all, not even a read.
+            unchanged, groups = self.unchanged.select(groups)
+            if unchanged:
+                self.report.count(Result.UNCHANGED, len(unchanged), stream=stream)
         plan = self.dialect.plan(groups, self.dialect.find(groups))
         if self.dry_run is not None:
             plan = self.dry_run.as_if_written(plan)
@@ -129,9 +177,20 @@ class PardotRun:
         return plan
 
     def execute(self, plan: Plan) -> None:
-        if self.dry_run is None:
-            self.dialect.execute(plan)
-            return
+        """A planned batch's writes (in a pipeline thread), or in a dry run its counts."""
+        try:
+            if self.dry_run is None:
+                self.dialect.execute(plan)
+            else:
+                self._count_dry_run(plan)
+        finally:
+            if self.unchanged is not None:
+                self.unchanged.flush()
+            self.report.log_rejects()
+        # Again after Pardot's answers, which may have refused more.
+        self.report.check_reject_ratio()
+
+    def _count_dry_run(self, plan: Plan) -> None:
         settle_unsent(plan, self.report)
         planned = Counter(step.action.value for step in plan if step.action not in UNSENT)
         if not planned:
@@ -143,6 +202,9 @@ class PardotRun:
             self.report.claimed(claims, stream=stream)
 
     def finish(self) -> None:
+        # A run stopped by a failure elsewhere still has batches in the background: the
+        # summary counts what they applied, so it waits for them.
+        self.pipeline.settle()
         self.progress.stop()
         call_counts = self.client.stats.by_endpoint
         logger.info(self.report.summary(call_counts))
@@ -156,11 +218,14 @@ class PardotRun:
         return progress_line(self.report, stats.api_calls, stats.in_flight, elapsed)
 
     def close(self) -> None:
+        self.pipeline.settle()
         self.progress.stop()
         self.executor.shutdown(wait=True)
         self.read_executor.shutdown(wait=True)
         self.dialect.close()
         self.report.rejects.close()
+        if self.unchanged is not None:
+            self.unchanged.close()
         self.client.close()
 
     def _check_lookup_field(self) -> None:
@@ -209,3 +274,19 @@ class DryRun:
             # A "new" identity is unique to its record: it never comes back.
             if step.group.identity.kind != "new":
                 self._made.add(step.group.identity)
+
+
+def _prospect_keys(groups: list[Group]) -> set[Hashable]:
+    """What a batch's groups could touch: their identities and their emails.
+
+    As text ("kind value"): an email identity and the email of another group then give the
+    same key, and text keeps its hash, where an Identity computes it at every lookup.
+    """
+    keys: set[Hashable] = set()
+    for group in groups:
+        identity = group.identity
+        if identity.kind != "new":
+            keys.add(f"{identity.kind} {identity.value}")
+        if group.email:
+            keys.add("email " + group.email.lower())
+    return keys

@@ -13,6 +13,7 @@ import difflib
 import functools
 import ipaddress
 import numbers
+import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ IMPORT_API_VERSIONS = (5,)
 IMPORT_BATCH_ROWS = 50_000
 SUPPORTED_API_VERSIONS = (3, 4, 5)
 DEFAULT_REJECT_DIR = "target-pardot-rejects"
+DEFAULT_STORE_FILE = "target-pardot-unchanged.sqlite"
 
 # Which credentials each flow needs, beyond client_id (all flows need it).
 FLOW_REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -285,6 +287,31 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="Seconds between progress lines on stderr (records done, rate, API calls "
         "used, calls in flight) during a run; 0 turns them off.",
     ),
+    th.Property(
+        "skip_unchanged",
+        th.BooleanType,
+        default=False,
+        description="Remember a fingerprint of what each prospect identity (Pardot id, "
+        "Salesforce fid, lookup value or email) last had written, once Pardot confirmed it, and "
+        "send a record only when it differs: an unchanged record costs no call and counts as "
+        "unchanged. Trade-off: a value edited by hand in Pardot is not overwritten until the "
+        "source row changes (see full_resync).",
+    ),
+    th.Property(
+        "skip_unchanged_store",
+        th.StringType,
+        description="SQLite file of the skip_unchanged fingerprints (hashes only, no emails). "
+        "Default .meltano/target-pardot/unchanged.sqlite in the Meltano project "
+        "(MELTANO_PROJECT_ROOT), else target-pardot-unchanged.sqlite in the working directory.",
+    ),
+    th.Property(
+        "full_resync",
+        th.BooleanType,
+        default=False,
+        description="With skip_unchanged: send every record as if none had been sent before, "
+        "and rewrite the fingerprints from what Pardot confirms (e.g. after hand edits in "
+        "Pardot).",
+    ),
 ).to_dict()
 
 
@@ -329,6 +356,9 @@ class Settings:
     max_retry_seconds: float
     request_timeout: float
     progress_interval: int
+    skip_unchanged: bool
+    skip_unchanged_store: str
+    full_resync: bool
 
     def __repr__(self) -> str:
         # Settings hold secrets; a repr that ends up in a traceback or log must not show them.
@@ -383,7 +413,22 @@ class Settings:
             max_retry_seconds=float(values["max_retry_seconds"]),
             request_timeout=float(values["request_timeout"]),
             progress_interval=int(values["progress_interval"]),
+            skip_unchanged=bool(values["skip_unchanged"]),
+            skip_unchanged_store=values.get("skip_unchanged_store") or default_store_path(),
+            full_resync=bool(values["full_resync"]),
         )
+
+
+def default_store_path(environ: Mapping[str, str] | None = None) -> str:
+    """Where skip_unchanged keeps its fingerprints unless skip_unchanged_store says.
+
+    Under Meltano, in the project's own `.meltano/` (Meltano sets MELTANO_PROJECT_ROOT for the
+    plugins it runs), next to its other run-time state; otherwise in the working directory.
+    """
+    root = (os.environ if environ is None else environ).get("MELTANO_PROJECT_ROOT")
+    if root:
+        return os.path.join(root, ".meltano", "target-pardot", "unchanged.sqlite")
+    return DEFAULT_STORE_FILE
 
 
 def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,5 +39,33 @@ class PardotSink(BatchSink):
         # instead stop the whole run on the first record that does not match its SCHEMA.
         return None
 
+    # How the SDK drains (singer_sdk.target_base, 0.53 and 0.54): `drain_one` calls
+    # process_batch for a sink that is full, in the middle of reading, and `drain_all` calls it
+    # for every sink holding records before it relays the latest STATE (every 5 minutes, at the
+    # end of input, on a schema change), then `clean_up` at the end of input. So a full batch
+    # is handed to the run's pipeline and reading goes on; anything else is a drain before
+    # STATE, which waits until every batch handed over is applied.
+
     def process_batch(self, context: dict[str, Any]) -> None:
-        self.run.sync(self.stream_name, context.get("records", []))
+        records = context.get("records", [])
+        self.run.sync(self.stream_name, records, wait=len(records) < self.max_size)
+
+    @property
+    def current_size(self) -> int:
+        # drain_one skips a sink whose current_size is 0. A sink whose records are all handed
+        # over still has something to drain while the pipeline writes them (or holds a failure
+        # to raise): it answers 1, so that drain_all calls process_batch, which waits, before
+        # STATE is relayed.
+        size = super().current_size
+        if size == 0 and self.run.pipeline.busy:
+            return 1
+        return size
+
+    @property
+    def is_full(self) -> bool:
+        return super().current_size >= self.max_size
+
+    def clean_up(self) -> None:
+        # End of input: called after the last drain and before the final STATE.
+        self.run.drain()
+        super().clean_up()

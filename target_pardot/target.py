@@ -57,8 +57,9 @@ class TargetPardot(Target):
     """Writes identify-shaped records into Salesforce Pardot (Account Engagement) prospects."""
 
     name = "target-pardot"
-    # A copy: singer-sdk adds its own settings to the class's schema in place when a target is
-    # built, and the module's CONFIG_SCHEMA must stay the target's own settings only.
+    # A copy: the SDK adds its own settings to a target's schema in place when it validates a
+    # config, which would otherwise change settings.CONFIG_SCHEMA (and what the run's own
+    # checks, DEFAULTS and the tests read from it) once a target was built in this process.
     config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     default_sink_class = PardotSink
     message_reader_class = NumberedSingerReader

@@ -690,3 +690,41 @@ def test_a_warehouse_row_maps_through_to_pardot_fields() -> None:
         "last_name": "Lee",
     }
     assert mapped.unknown == ["created_at"]
+
+
+class _Text(str):
+    """Not exactly str: validate_email takes its long way round for it."""
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a@b.co",
+        "first.last+tag@sub.example.com",
+        "o'brien@example.ie",
+        "zoë@exämple.de",
+        "a@b.123",
+        "a@123.example",
+        "a@-b.com",
+        "a@b-.com",
+        "a@b_c.com",
+        "a..b@c.com",
+        ".a@c.com",
+        "a@b",
+        "a@@b.com",
+        "a b@c.com",
+        " a@b.com ",
+        "a@b.com\n",
+        "x" * 250 + "@b.com",
+        "",
+        "a@b..com",
+    ],
+)
+def test_the_quick_email_check_agrees_with_the_full_one(email: str) -> None:
+    def outcome(value: str) -> object:
+        try:
+            return validate_email(value)
+        except RecordError as error:
+            return ("rejected", error.reason)
+
+    assert outcome(email) == outcome(_Text(email))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -174,60 +173,48 @@ def test_an_update_without_email_or_lookup_keeps_the_ones_it_had(report: RunRepo
     }
 
 
-class CountingBucket(dict[int, Candidate]):
-    """A bucket of the finder's index that counts every time it is touched to remove."""
-
-    touches = 0
-
-    def pop(self, *args: Any) -> Any:
-        CountingBucket.touches += 1
-        return super().pop(*args)
-
-    def __delitem__(self, key: int) -> None:
-        CountingBucket.touches += 1
-        super().__delitem__(key)
-
-
-class CountingIndex(defaultdict[str, dict[int, Candidate]]):
-    """Bucket dicts that count being walked: walking them per update is what was quadratic."""
+class CountingMap(dict):  # type: ignore[type-arg]
+    """One of the index's maps, counting every time it is walked or has an entry removed."""
 
     walks = 0
-
-    def __init__(self) -> None:
-        super().__init__(CountingBucket)
+    removals = 0
 
     def values(self) -> Any:
-        CountingIndex.walks += 1
+        CountingMap.walks += 1
         return super().values()
 
     def items(self) -> Any:
-        CountingIndex.walks += 1
+        CountingMap.walks += 1
         return super().items()
 
     def __iter__(self) -> Any:
-        CountingIndex.walks += 1
+        CountingMap.walks += 1
         return super().__iter__()
+
+    def __delitem__(self, key: Any) -> None:
+        CountingMap.removals += 1
+        super().__delitem__(key)
 
 
 @pytest.mark.parametrize("size", [100, 2_000])
 def test_an_update_costs_the_same_whatever_the_size_of_the_index(
     size: int, report: RunReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(CountingBucket, "touches", 0)
-    monkeypatch.setattr(CountingIndex, "walks", 0)
+    monkeypatch.setattr(CountingMap, "walks", 0)
+    monkeypatch.setattr(CountingMap, "removals", 0)
     prospects = [Candidate(n, f"p{n}@x.com", f"org-{n}", "2024-01-01") for n in range(size)]
     scan = finder(FakeSource(prospects), "scan", report)
-    # Instrument the index before the scan fills it, so every bucket counts.
-    scan._by_email = CountingIndex()
-    scan._by_lookup = CountingIndex()
+    # Instrument the index before the scan fills it, so every entry counts.
+    scan._table._by_email = CountingMap()
+    scan._table._by_lookup = CountingMap()
     scan.finish_scan()
     updates = 50
     for n in range(updates):
         scan.remember_updated(n, lookup(f"org-new-{n}", f"new-{n}@x.com"))
-    assert CountingIndex.walks == 0
-    # Each update drops one email and one lookup entry (and maybe their emptied buckets):
-    # a fixed number of touches per update, not one per prospect in the business unit.
-    assert CountingBucket.touches <= 4 * updates
+    assert CountingMap.walks == 0
+    # Each update drops one email and one lookup entry: a fixed number of removals per
+    # update, not one per prospect in the business unit.
+    assert CountingMap.removals == 2 * updates
     assert scan.find([lookup("org-new-7", "new-7@x.com"), lookup("org-7", "p7@x.com")]) == {
         Identity("lookup", "org-new-7"): 7,
         Identity("lookup", "org-7"): None,
@@ -261,3 +248,46 @@ def test_auto_says_how_many_calls_the_rest_of_the_scan_costs(
         "lookup_strategy auto: 3 reads by email would cost more than the 2 query calls that "
         "finish the scan of all 6 prospects; scanning"
     )
+
+
+class GrowingSource(FakeSource):
+    """A source whose scan can start after an id, as the catch-up after a lost answer asks."""
+
+    def scan(self, after_id: int = 0) -> Iterator[tuple[int | None, list[Candidate]]]:
+        newer = [p for p in self.prospects if p.id > after_id]
+        for start in range(0, max(len(newer), 1), self.page_size):
+            self.pages += 1
+            yield len(newer), newer[start : start + self.page_size]
+
+
+def test_lost_creates_of_batches_in_flight_together_are_each_found(report: RunReport) -> None:
+    source = GrowingSource(list(PROSPECTS))
+    found_by = finder(source, "scan", report)
+    found_by.finish_scan()
+    # Two batches are sent before either answer is lost; both note the same watermark.
+    first_since = found_by.watermark()
+    second_since = found_by.watermark()
+    source.prospects += [
+        Candidate(7, "first@x.com", None, "2026-01-01 00:00:00"),
+        Candidate(8, "second@x.com", None, "2026-01-01 00:00:00"),
+    ]
+    assert found_by.find_lost_creates([by_email("first@x.com")], since=first_since) == {
+        Identity("email", "first@x.com"): 7
+    }
+    # The first batch's catch-up already indexed what the second one made.
+    assert found_by.find_lost_creates([by_email("second@x.com")], since=second_since) == {
+        Identity("email", "second@x.com"): 8
+    }
+
+
+def test_a_lost_create_is_never_matched_to_a_prospect_older_than_the_batch(
+    report: RunReport,
+) -> None:
+    source = GrowingSource(list(PROSPECTS))
+    found_by = finder(source, "scan", report)
+    found_by.finish_scan()
+    since = found_by.watermark()
+    # eve@x.com has prospects 5 and 6 from before: the create was not applied.
+    assert found_by.find_lost_creates([by_email("eve@x.com")], since=since) == {
+        Identity("email", "eve@x.com"): None
+    }

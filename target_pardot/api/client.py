@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import string
 import threading
 import time
 from collections import Counter
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import backoff
 import requests
@@ -119,6 +120,34 @@ class _Retry:
     maybe_applied: bool = False
 
 
+class EnvironmentOnceSession(requests.Session):
+    """A requests session that reads proxies and CA bundles from the environment once per host.
+
+    requests reads them again for every call (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE...,
+    walking the whole environment twice): about half a millisecond of CPU per call, as much as
+    preparing the 50 records the call carries. The environment does not change during a run,
+    so the answer for a host is kept; what is sent and through which proxy stays the same.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        settings = self._environment.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = settings
+        # A copy: requests may add to what it is given.
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+
 class PardotClient:
     def __init__(
         self,
@@ -132,7 +161,7 @@ class PardotClient:
     ) -> None:
         self.settings = settings
         self.stats = stats or CallStats()
-        self._session = session or requests.Session()
+        self._session = session or EnvironmentOnceSession()
         self._session.headers["User-Agent"] = USER_AGENT
         self._tokens = tokens or token_source(
             settings, self._session, on_token_call=lambda: self.stats.record("oauth.token")
@@ -172,7 +201,7 @@ class PardotClient:
             f"v{version}.{object_name}.{operation}",
             "POST",
             path,
-            data=form,
+            data=form_encode(form),
             idempotent=idempotent,
         )
 
@@ -216,7 +245,7 @@ class PardotClient:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
-        data: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
         json: Mapping[str, Any] | None = None,
         files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
         idempotent: bool,
@@ -274,7 +303,7 @@ class PardotClient:
         url: str,
         token: str,
         params: Mapping[str, Any] | None,
-        data: Mapping[str, Any] | None,
+        data: bytes | None,
         json: Mapping[str, Any] | None,
         files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
         download: bool = False,
@@ -283,6 +312,8 @@ class PardotClient:
             "Authorization": f"Bearer {token}",
             "Pardot-Business-Unit-Id": self.settings.business_unit_id,
         }
+        if data is not None:
+            headers["Content-Type"] = FORM_CONTENT_TYPE
         started = time.monotonic()
         try:
             with self._in_flight, self.stats.calling(endpoint):
@@ -322,6 +353,43 @@ class PardotClient:
             # asking Pardot again gives a fresh one.
             return _Retry(f"HTTP {response.status_code} from the file Pardot redirected to")
         return _interpret(endpoint, response)
+
+
+# What `urlencode` (and so requests, for a dict of form data) leaves as it is; every other byte
+# of the UTF-8 text becomes %XX, and the space "+". A batch call's form holds ~12 KB of JSON,
+# which urlencode quotes one byte at a time (~0.5 ms of CPU a call, as much as preparing the
+# call's 50 records). Here one C-level pass finds which bytes need quoting (a JSON body uses a
+# dozen distinct ones) and one `replace` per such byte quotes them: about 3x faster.
+_FORM_SAFE = (string.ascii_letters + string.digits + "_.-~").encode("ascii")
+_FORM_ESCAPES = {
+    code: b"+" if code == 0x20 else b"%%%02X" % code
+    for code in range(256)
+    if code not in _FORM_SAFE
+}
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def form_encode(form: Mapping[str, Any]) -> bytes:
+    """`urlencode(form).encode()`, byte for byte, for flat forms of text and numbers."""
+    return b"&".join(
+        _form_quote(str(name)) + b"=" + _form_quote(str(value)) for name, value in form.items()
+    )
+
+
+def _form_quote(text: str) -> bytes:
+    data = text.encode("utf-8")
+    unsafe = set(data.translate(None, _FORM_SAFE))
+    if not unsafe:
+        return data
+    # "%" first and the space last: the escapes add "%" and "+", which must stay as they are.
+    if 0x25 in unsafe:
+        unsafe.discard(0x25)
+        data = data.replace(b"%", b"%25")
+    space = 0x20 in unsafe
+    unsafe.discard(0x20)
+    for code in unsafe:
+        data = data.replace(bytes((code,)), _FORM_ESCAPES[code])
+    return data.replace(b" ", b"+") if space else data
 
 
 def _interpret(endpoint: str, response: requests.Response) -> ApiResponse | _Retry:

@@ -10,15 +10,16 @@ A dialect is one Pardot API version's way of doing each step of a sync. The run 
     identity_of()         the record's identity under this version's matching rules
     find()                existing prospect ids for the batch's groups (Pardot reads)
     plan()                a Plan from the groups and what find() returned (pure)
-    execute()             the Plan's Pardot calls; outcomes go to the run's report
+    execute()             the Plan's Pardot calls; outcomes go to the run's report, and each
+                          group Pardot confirmed goes to `RunTools.on_applied`
     close()               release what the dialect holds (the import ledger's lock)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from target_pardot.api.client import PardotClient
@@ -44,6 +45,9 @@ class RunTools:
     report: RunReport
     executor: Executor  # writes
     read_executor: Executor  # reads, apart: a write that lost its answer reads from a worker
+    # Called (from any worker thread) for each group once Pardot confirmed writing it, and
+    # never for a group that failed or was rejected: skip_unchanged records what Pardot holds.
+    on_applied: Callable[[Group], None] = field(default=lambda group: None)
 
 
 class Dialect(Protocol):

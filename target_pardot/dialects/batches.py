@@ -71,6 +71,11 @@ class BatchOutcome:
 
 def expand_multi_values(values: dict[str, Any]) -> dict[str, Any]:
     """Multi-value fields go to Pardot as `<field>_0`, `<field>_1`, ..."""
+    for value in values.values():
+        if isinstance(value, list):
+            break
+    else:
+        return values  # nearly always: no list, nothing to spread, no copy
     expanded: dict[str, Any] = {}
     for name, value in values.items():
         if isinstance(value, list):
@@ -235,11 +240,27 @@ def write_resolving(
 
 
 def apply_outcome(
-    outcome: BatchOutcome, report: RunReport, finder: ProspectFinder | None = None
+    outcome: BatchOutcome,
+    report: RunReport,
+    on_applied: Callable[[Group], None],
+    finder: ProspectFinder | None = None,
 ) -> None:
     """Count what was applied, reject what Pardot refused, then raise what stopped a call."""
+    # Counted in runs of the same result and stream (a batch's items nearly all share one),
+    # under the report's lock once per run rather than once per item.
+    current: tuple[Result, str] | None = None
+    run = 0
     for item, result in outcome.applied:
-        report.count(result, stream=item.group.stream)
+        key = (result, item.group.stream)
+        if key != current:
+            if current is not None:
+                report.count(current[0], run, stream=current[1])
+            current, run = key, 0
+        run += 1
+    if current is not None:
+        report.count(current[0], run, stream=current[1])
+    for item, result in outcome.applied:
+        on_applied(item.group)
         if finder is not None:
             if item.prospect_id is not None:
                 finder.remember_updated(item.prospect_id, item.group)

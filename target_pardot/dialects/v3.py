@@ -108,47 +108,49 @@ class V3Dialect:
 
     def execute(self, plan: Plan) -> None:
         settings = self._tools.settings
-        report = self._tools.report
+        report, applied = self._tools.report, self._tools.on_applied
         settle_unsent(plan, report)
         by_id = [_item(step.group) for step in plan.of(Action.UPDATE)]
         by_email = [_item(step.group) for step in plan.of(Action.UPSERT_BY_EMAIL)]
         campaign_id = settings.campaign_id
         if campaign_id is None and settings.sync_mode == "upsert":
-            apply_outcome(self._write("batchUpsert", by_id + by_email), report)
+            apply_outcome(
+                self._write("batchUpsert", by_id + by_email), report, self._tools.on_applied
+            )
         else:
             # batchUpsert by an id Pardot does not know falls back to the email and creates,
             # which update_only must not do; with a campaign, existing prospects keep theirs.
-            apply_outcome(self._write("batchUpdate", by_id), report)
+            apply_outcome(self._write("batchUpdate", by_id), report, applied)
             self._create_else_update(by_email, campaign_id)
         self._update_if_exists([_item(step.group) for step in plan.of(Action.UPDATE_IF_EXISTS)])
         self._create_if_new([_item(step.group) for step in plan.of(Action.CREATE_IF_NEW)])
 
     def _create_else_update(self, items: list[WriteItem], campaign_id: int | None) -> None:
         """Upsert by email so that only new prospects get the campaign."""
-        report = self._tools.report
+        report, applied = self._tools.report, self._tools.on_applied
         created = self._create(items, campaign_id)
         existing = [item for item, problem in created.failed if problem.code == EMAIL_EXISTS]
         created.failed = [(i, p) for i, p in created.failed if p.code != EMAIL_EXISTS]
-        apply_outcome(created, report)
+        apply_outcome(created, report, applied)
         for item in existing:
             item.payload.pop("campaign_id", None)
             # "Already exists" after a lost answer may mean the lost call created it.
             item.result = Result.UPSERTED if item.after_lost_answer else Result.UPDATED
-        apply_outcome(self._write("batchUpdate", existing), report)
+        apply_outcome(self._write("batchUpdate", existing), report, applied)
 
     def _update_if_exists(self, items: list[WriteItem]) -> None:
         """sync_mode update_only: batchUpdate by email; "not found" (4) means skip it."""
-        report = self._tools.report
+        report, applied = self._tools.report, self._tools.on_applied
         outcome = self._write("batchUpdate", items)
         missing = [item for item, problem in outcome.failed if problem.code == NOT_FOUND_BY_EMAIL]
         outcome.failed = [(i, p) for i, p in outcome.failed if p.code != NOT_FOUND_BY_EMAIL]
         for item in missing:
             report.skip(SKIP_NO_PROSPECT, stream=item.group.stream)
-        apply_outcome(outcome, report)
+        apply_outcome(outcome, report, applied)
 
     def _create_if_new(self, items: list[WriteItem]) -> None:
         """sync_mode create_only: batchCreate; "already exists" (9) means skip it."""
-        report = self._tools.report
+        report, applied = self._tools.report, self._tools.on_applied
         outcome = self._create(items, self._tools.settings.campaign_id)
         existing = [item for item, problem in outcome.failed if problem.code == EMAIL_EXISTS]
         outcome.failed = [(i, p) for i, p in outcome.failed if p.code != EMAIL_EXISTS]
@@ -160,7 +162,7 @@ class V3Dialect:
                     "as skipped although the lost call may have created them"
                 )
             report.skip(SKIP_PROSPECT_EXISTS, stream=item.group.stream)
-        apply_outcome(outcome, report)
+        apply_outcome(outcome, report, applied)
 
     def _create(self, items: list[WriteItem], campaign_id: int | None) -> BatchOutcome:
         for item in items:

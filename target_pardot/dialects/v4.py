@@ -190,24 +190,26 @@ class V4Dialect:
         # batchUpsert creates a prospect for an id or fid Pardot does not know (when the item
         # has an email); update_only must never create, and batchUpdate never does.
         operation = "batchUpdate" if settings.sync_mode == "update_only" else "batchUpsert"
+        # Noted before anything of this batch is sent: what its creates made is above it.
+        since = self.finder.watermark()
         outcome = write_resolving(
             self._writer,
             operation,
             items,
-            resolve_lost=self._resolve_lost,
+            resolve_lost=lambda lost: self._resolve_lost(lost, since),
             max_rounds=settings.max_retries,
         )
         for item, _result in outcome.applied:
             if id(item.group) in claiming:
                 report.claimed(stream=item.group.stream)
-        apply_outcome(outcome, report, self.finder)
+        apply_outcome(outcome, report, self._tools.on_applied, self.finder)
 
-    def _resolve_lost(self, items: list[WriteItem]) -> list[WriteItem]:
+    def _resolve_lost(self, items: list[WriteItem], since: int) -> list[WriteItem]:
         """After a lost answer: creates Pardot did apply become updates of what they made."""
         creates = [item for item in items if item.creates]
         if not creates:
             return items
-        found = self.finder.find_lost_creates([item.group for item in creates])
+        found = self.finder.find_lost_creates([item.group for item in creates], since=since)
         resolved: list[WriteItem] = []
         for item in items:
             prospect_id = found.get(item.group.identity) if item.creates else None

@@ -218,3 +218,20 @@ def test_a_2xx_that_is_not_a_pardot_answer_to_a_create_is_ambiguous(proxy_page: 
     with pytest.raises(AmbiguousWriteError, match="without a Pardot answer"):
         stub_client(proxy_page).v34("prospect", "batchUpsert", version=4, idempotent=False)
     assert _ProxyPage.calls == 1
+
+
+def test_form_bodies_are_what_urlencode_makes() -> None:
+    from urllib.parse import urlencode
+
+    from target_pardot.api.client import form_encode
+
+    form = {
+        "prospects": '{"a+b@x.com":{"first_name":"Zoë Ünal","notes":"50% off & more ~ ok/no?"}}',
+        "limit": 200,
+        "fields": "id,email,updated_at",
+        "odd key=&": "tab\there\nnew line",
+        "already %2B quoted + plus": "100%% ~ 5 % 3",
+        "bytes": "\x00\x7f\xff\u20ac\U0001f600",
+    }
+    assert form_encode(form) == urlencode(form).encode("ascii")
+    assert form_encode({}) == b""

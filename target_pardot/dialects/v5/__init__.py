@@ -207,8 +207,10 @@ class V5Dialect:
                 raise error
 
     def _applied_by_import(self, step: Step, result: Result) -> None:
-        """Keep what api mode keeps after a write: ids for identities, the scan index true."""
+        """Keep what api mode keeps after a write: ids for identities, the scan index true,
+        and skip_unchanged's record of what Pardot holds."""
         group = step.group
+        self._tools.on_applied(group)
         if step.action is Action.UPDATE and step.prospect_id is not None:
             with self._lock:
                 if group.identity.kind != "new":
@@ -250,6 +252,7 @@ class V5Dialect:
         if step.claims:
             report.claimed(stream=group.stream)
         self.finder.remember_updated(prospect_id, group)
+        self._tools.on_applied(group)
 
     def _call(self, step: Step) -> Outcome | None:
         if step.action is Action.UPDATE:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from target_pardot.api.client import PardotClient
 from target_pardot.fields import FieldCatalog, to_v5_name
 from target_pardot.finder import Candidate
+from target_pardot.scanindex import recency_key
 
 QUERY_PAGE = 1000  # the v5 maximum for `limit`
 PROSPECTS = "objects/prospects"
@@ -57,7 +57,10 @@ class V5Source:
         # The catalog is read when the run starts, after this source is made.
         self._catalog = catalog
         self._lock = threading.Lock()
-        self._by_fid: dict[str, dict[int, Candidate]] = defaultdict(dict)
+        # Salesforce id -> (update time, prospect id), or {prospect id: update time} for the
+        # rare Salesforce id that several prospects carry: one small entry per prospect with a
+        # fid, kept for the whole run like the finder's scan index.
+        self._by_fid: dict[str, tuple[int, int] | dict[int, int]] = {}
 
     @property
     def lookup_name(self) -> str | None:
@@ -96,8 +99,12 @@ class V5Source:
     def prospect_for_fid(self, fid: str) -> int | None:
         """The prospect carrying this lead or contact id, from a finished scan (latest wins)."""
         with self._lock:
-            candidates = list(self._by_fid.get(fid_key(fid), {}).values())
-        return max(candidates, key=lambda c: c.recency).id if candidates else None
+            held = self._by_fid.get(fid_key(fid))
+            if held is None:
+                return None
+            if isinstance(held, tuple):
+                return held[1]
+            return max((recency, prospect_id) for prospect_id, recency in held.items())[1]
 
     def _pages(self, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         while True:
@@ -126,5 +133,13 @@ class V5Source:
         with self._lock:
             for name in FID_FIELDS:
                 fid = prospect.get(name)
-                if isinstance(fid, str) and fid:
-                    self._by_fid[fid_key(fid)][candidate.id] = candidate
+                if not isinstance(fid, str) or not fid:
+                    continue
+                key, recency = fid_key(fid), recency_key(candidate.updated)
+                held = self._by_fid.get(key)
+                if held is None or (isinstance(held, tuple) and held[1] == candidate.id):
+                    self._by_fid[key] = (recency, candidate.id)
+                elif isinstance(held, tuple):
+                    self._by_fid[key] = {held[1]: held[0], candidate.id: recency}
+                else:
+                    held[candidate.id] = recency

@@ -1,0 +1,229 @@
+"""skip_unchanged: remember what Pardot confirmed for each identity, and skip what is the same.
+
+A nightly sync of a table resends every row, most of them unchanged; each costs a share of a
+call and of the daily quota. With `skip_unchanged`, the run keeps, per identity, a fingerprint
+of what Pardot last confirmed writing for it, and a record group whose fingerprint matches is
+counted `unchanged` and costs no call (not even finding its prospect).
+
+    groups --fingerprinted()--> [Fingerprinted] --split_unchanged(stored)--> unchanged, to send
+
+- The key is the identity the group is matched by (Pardot id with its fid, Salesforce fid,
+  lookup value or email) plus the business unit and the API version, so that a store shared by
+  several units or versions never mixes them up. Groups that always create ("new": nothing
+  identifies them) are never skipped.
+- The fingerprint covers what the group writes: its fields, its email and its lookup value.
+- Keys and fingerprints are stored as 16-byte hashes: the file holds no email or field value.
+
+What the store claims must always be true of Pardot, whatever happens to the run:
+
+- a fingerprint is written only after Pardot confirmed the write (`remember`, called per
+  applied group by the dialects' execution; batched and committed by `flush`);
+- before a changed group is sent, its old fingerprint is deleted and committed (`forget`): if
+  the run dies while the write is in flight, Pardot may hold the new values or the old ones,
+  and the store claims neither;
+- a failed or rejected write never reaches `remember`.
+
+A run killed between a confirmation and the next flush loses those fingerprints only: the next
+run sends those records again, which is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from target_pardot.errors import SettingsError
+from target_pardot.matching import Group, Identity
+
+# Remembered fingerprints are committed at the latest when this many are waiting, so that a
+# long batch (v5: one call per record) does not hold many confirmed writes unrecorded.
+FLUSH_EVERY = 1000
+# SQLite's default limit on parameters per statement is 999 in older builds.
+_QUERY_CHUNK = 500
+_SCHEMA = "CREATE TABLE IF NOT EXISTS applied (key BLOB PRIMARY KEY, fingerprint BLOB NOT NULL)"
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def identity_key(business_unit_id: str, version: int, identity: Identity) -> bytes | None:
+    """The store key of an identity, or None when nothing identifies the prospect."""
+    if identity.kind == "new":
+        return None
+    return _digest(
+        "\x1f".join(
+            (business_unit_id, str(version), identity.kind, identity.value, identity.fid or "")
+        )
+    )
+
+
+def fingerprint(group: Group) -> bytes:
+    """What the group writes: its fields (as formatted for the API), email and lookup value."""
+    content = json.dumps(
+        [group.email, group.lookup_value, group.fields],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return _digest(content)
+
+
+@dataclass(frozen=True)
+class Fingerprinted:
+    group: Group
+    key: bytes | None
+    fingerprint: bytes
+
+
+def fingerprinted(
+    groups: Iterable[Group], business_unit_id: str, version: int
+) -> list[Fingerprinted]:
+    return [
+        Fingerprinted(
+            group, identity_key(business_unit_id, version, group.identity), fingerprint(group)
+        )
+        for group in groups
+    ]
+
+
+def split_unchanged(
+    items: list[Fingerprinted], stored: Mapping[bytes, bytes], *, skip: bool = True
+) -> tuple[list[Group], list[Fingerprinted]]:
+    """(groups Pardot already holds as they are, groups to send). Pure.
+
+    With `skip` false (full_resync) every group is sent.
+    """
+    unchanged: list[Group] = []
+    to_send: list[Fingerprinted] = []
+    for item in items:
+        if skip and item.key is not None and stored.get(item.key) == item.fingerprint:
+            unchanged.append(item.group)
+        else:
+            to_send.append(item)
+    return unchanged, to_send
+
+
+class FingerprintStore:
+    """The fingerprints in a SQLite file (WAL mode), shared by every thread of the run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self._lock = threading.Lock()
+        self._pending: dict[bytes, bytes] = {}
+        try:
+            self._db = self._open()
+        except (OSError, sqlite3.Error) as error:
+            # Before any record is read: a run that cannot keep its promise stops at once.
+            raise SettingsError(
+                f"skip_unchanged_store {self.path} cannot be used: {error}. Point "
+                "skip_unchanged_store at a writable file, or turn skip_unchanged off."
+            ) from None
+
+    def _open(self) -> sqlite3.Connection:
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not os.path.exists(self.path):
+            # Owner-only, like the reject files: the file names no one, but it is nobody
+            # else's business which records a pipeline carries.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        # One connection behind a lock: worker threads remember, the main thread looks up.
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed `forget` must survive a power cut too, or the store could claim
+        # values that a write in flight at that moment had replaced.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(_SCHEMA)
+        db.commit()
+        return db
+
+    def lookup(self, keys: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The stored fingerprint of each key that has one (remembered ones included)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[bytes, bytes] = {}
+        with self._lock:
+            for start in range(0, len(wanted), _QUERY_CHUNK):
+                chunk = wanted[start : start + _QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, fingerprint FROM applied WHERE key IN ({marks})",  # noqa: S608
+                    chunk,
+                )
+                found.update(rows)
+            for key in wanted:
+                if key in self._pending:
+                    found[key] = self._pending[key]
+        return found
+
+    def forget(self, keys: Iterable[bytes]) -> None:
+        """Delete these fingerprints now, before their groups are sent again."""
+        doomed = list(dict.fromkeys(keys))
+        if not doomed:
+            return
+        with self._lock:
+            for key in doomed:
+                self._pending.pop(key, None)
+            self._db.executemany("DELETE FROM applied WHERE key = ?", [(key,) for key in doomed])
+            self._db.commit()
+
+    def remember(self, key: bytes, value: bytes) -> None:
+        """Pardot confirmed this write; it is committed by the next flush."""
+        with self._lock:
+            self._pending[key] = value
+            full = len(self._pending) >= FLUSH_EVERY
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._pending:
+                return
+            rows = list(self._pending.items())
+            self._db.executemany(
+                "INSERT OR REPLACE INTO applied (key, fingerprint) VALUES (?, ?)", rows
+            )
+            self._db.commit()
+            self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            self._db.close()
+
+
+class SkipUnchanged:
+    """The run's use of the store: which groups to send, and what Pardot confirmed."""
+
+    def __init__(
+        self, store: FingerprintStore, *, business_unit_id: str, version: int, full_resync: bool
+    ) -> None:
+        self.store = store
+        self._business_unit_id = business_unit_id
+        self._version = version
+        self._skip = not full_resync
+
+    def select(self, groups: list[Group]) -> tuple[list[Group], list[Group]]:
+        """(unchanged groups, groups to send); the old fingerprints of the latter are gone."""
+        items = fingerprinted(groups, self._business_unit_id, self._version)
+        stored = self.store.lookup(item.key for item in items if item.key is not None)
+        unchanged, to_send = split_unchanged(items, stored, skip=self._skip)
+        self.store.forget(item.key for item in to_send if item.key in stored)
+        return unchanged, [item.group for item in to_send]
+
+    def applied(self, group: Group) -> None:
+        key = identity_key(self._business_unit_id, self._version, group.identity)
+        if key is not None:
+            self.store.remember(key, fingerprint(group))
+
+    def flush(self) -> None:
+        self.store.flush()
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,137 @@
+"""skip_unchanged's pieces: keys, fingerprints, the pure split, and the SQLite store."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from target_pardot.errors import SettingsError
+from target_pardot.matching import Group, Identity, new_identity
+from target_pardot.settings import DEFAULT_STORE_FILE, default_store_path
+from target_pardot.unchanged import (
+    FingerprintStore,
+    fingerprint,
+    fingerprinted,
+    identity_key,
+    split_unchanged,
+)
+
+BU = "0Uv000000000001AAA"
+
+
+def group(identity: Identity, email: str | None = "a@x.com", **fields: object) -> Group:
+    return Group(identity, members=[], fields=dict(fields), email=email)
+
+
+def test_the_key_tells_business_units_versions_kinds_and_fids_apart() -> None:
+    email = Identity("email", "a@x.com")
+    keys = {
+        identity_key(BU, 4, email),
+        identity_key("0Uv000000000002AAA", 4, email),
+        identity_key(BU, 5, email),
+        identity_key(BU, 4, Identity("lookup", "a@x.com")),
+        identity_key(BU, 4, Identity("id", "7")),
+        identity_key(BU, 4, Identity("id", "7", fid="00Q000000000001")),
+    }
+    assert len(keys) == 6
+    assert identity_key(BU, 4, email) == identity_key(BU, 4, Identity("email", "a@x.com"))
+
+
+def test_a_group_that_always_creates_has_no_key() -> None:
+    assert identity_key(BU, 4, new_identity()) is None
+
+
+def test_the_fingerprint_follows_what_is_written_not_the_order_of_fields() -> None:
+    identity = Identity("email", "a@x.com")
+    base = fingerprint(group(identity, city="Oslo", first_name="A"))
+    assert base == fingerprint(group(identity, first_name="A", city="Oslo"))
+    assert base != fingerprint(group(identity, city="Bergen", first_name="A"))
+    assert base != fingerprint(group(identity, email="A@x.com", city="Oslo", first_name="A"))
+    with_lookup = group(identity, city="Oslo", first_name="A")
+    with_lookup.lookup_value = "u1"
+    assert base != fingerprint(with_lookup)
+
+
+def test_split_skips_only_groups_whose_fingerprint_is_stored() -> None:
+    same = group(Identity("email", "same@x.com"), city="Oslo")
+    changed = group(Identity("email", "changed@x.com"), city="Oslo")
+    unseen = group(Identity("email", "unseen@x.com"), city="Oslo")
+    always_new = group(new_identity(), city="Oslo")
+    items = fingerprinted([same, changed, unseen, always_new], BU, 4)
+    stored = {
+        items[0].key: items[0].fingerprint,
+        items[1].key: fingerprint(group(Identity("email", "changed@x.com"), city="Old")),
+    }
+    unchanged, to_send = split_unchanged(items, stored)  # type: ignore[arg-type]
+    assert unchanged == [same]
+    assert [item.group for item in to_send] == [changed, unseen, always_new]
+
+    unchanged, to_send = split_unchanged(items, stored, skip=False)  # type: ignore[arg-type]
+    assert unchanged == []
+    assert len(to_send) == 4
+
+
+def test_the_store_commits_what_was_remembered_and_forgets_before_a_resend(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deep" / "unchanged.sqlite"
+    store = FingerprintStore(str(path))
+    store.remember(b"k" * 16, b"f" * 16)
+    # Looked up before the flush: the batch after this one sees it already.
+    assert store.lookup([b"k" * 16, b"x" * 16]) == {b"k" * 16: b"f" * 16}
+    store.flush()
+    store.remember(b"j" * 16, b"g" * 16)
+    store.forget([b"j" * 16])
+    store.close()
+
+    reopened = FingerprintStore(str(path))
+    assert reopened.lookup([b"k" * 16, b"j" * 16]) == {b"k" * 16: b"f" * 16}
+    reopened.forget([b"k" * 16])
+    # Committed at once: another connection (the next run) no longer sees it.
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT count(*) FROM applied").fetchone() == (0,)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    other.close()
+    reopened.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_the_store_holds_hashes_not_emails(tmp_path: Path) -> None:
+    path = tmp_path / "unchanged.sqlite"
+    store = FingerprintStore(str(path))
+    item = fingerprinted([group(Identity("email", "secret.person@x.com"), city="Oslo")], BU, 3)[0]
+    assert item.key is not None
+    store.remember(item.key, item.fingerprint)
+    store.close()
+    for name in os.listdir(tmp_path):
+        assert b"secret.person" not in (tmp_path / name).read_bytes()
+
+
+def test_lookup_of_many_keys_is_chunked(tmp_path: Path) -> None:
+    store = FingerprintStore(str(tmp_path / "unchanged.sqlite"))
+    keys = [n.to_bytes(16, "big") for n in range(2500)]
+    for key in keys:
+        store.remember(key, key)
+    store.flush()
+    assert len(store.lookup(keys)) == 2500
+    store.close()
+
+
+def test_the_default_store_is_in_the_meltano_project_or_the_working_directory() -> None:
+    assert default_store_path({"MELTANO_PROJECT_ROOT": "/srv/project"}) == (
+        "/srv/project/.meltano/target-pardot/unchanged.sqlite"
+    )
+    assert default_store_path({}) == DEFAULT_STORE_FILE
+
+
+def test_a_store_that_cannot_be_opened_stops_the_run_naming_the_setting(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "unchanged.sqlite"
+    not_a_database.write_text("this is not SQLite " * 100)
+    with pytest.raises(SettingsError, match="skip_unchanged_store"):
+        FingerprintStore(str(not_a_database))
+    with pytest.raises(SettingsError, match="skip_unchanged_store"):
+        FingerprintStore(str(tmp_path))  # a directory
