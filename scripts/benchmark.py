@@ -639,6 +639,7 @@ def import_section(sizes: dict[str, int]) -> str:
             PardotEmulator(ampsea=True) as emulator,
             tempfile.TemporaryDirectory() as work,
         ):
+            emulator.add_custom_field("org_id")
             seed_half(emulator, count)
             input_path = Path(work, "input.jsonl")
             write_input(input_path, email_rows(emulator, count))
