@@ -363,8 +363,11 @@ class RunReport:
             f"{call_counts.get('oauth.token', 0)} token calls"
         )
         if results.get(Result.REJECTED):
-            codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.reject_codes.items()))
-            text += f"; rejects by code ({codes}) in {self.rejects.path}"
+            codes = ", ".join(
+                f"{'refused before any call' if code == NO_CODE else code}: {n}"
+                for code, n in sorted(self.reject_codes.items())
+            )
+            text += f"; rejects by Pardot code ({codes}) in {self.rejects.path}"
         return text
 
     def closing_lines(self) -> list[str]:

@@ -142,7 +142,7 @@ def test_summary_counts_every_result_and_every_api_call(tmp_path: Path) -> None:
     assert "1 rejected" in text
     assert "3 API calls" in text
     assert "1 token calls" in text
-    assert "rejects by code (4: 1)" in text
+    assert "rejects by Pardot code (4: 1)" in text
 
 
 def test_reject_warnings_name_pardots_code_only_when_there_is_one(
@@ -158,3 +158,11 @@ def test_reject_warnings_name_pardots_code_only_when_there_is_one(
         f"Rejected 1 record of stream 'users' on field email (Pardot code 4); reasons in {path}",
         f"Rejected 1 record of stream 'users' on field email; reasons in {path}",
     ]
+
+
+def test_the_summary_names_rejects_made_before_any_call_in_words(tmp_path: Path) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), 1)
+    report.reject(Rejection(stream="users", record={}, reason="no email", field="email"))
+    text = report.summary({})
+    assert "rejects by Pardot code (refused before any call: 1)" in text
+    assert "(none: " not in text
