@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+import requests.auth
 
 from target_pardot.errors import AuthenticationError
 from target_pardot.settings import Settings
@@ -136,7 +137,10 @@ class OAuthTokens:
                 self._on_token_call()
             try:
                 response = self._session.post(
-                    url, data=self._form(), timeout=self._settings.request_timeout
+                    url,
+                    data=self._form(),
+                    timeout=self._settings.request_timeout,
+                    auth=BearerAuth(None),  # credentials go in the form, never from ~/.netrc
                 )
             except requests.RequestException as exc:
                 last_problem = f"could not reach {url}: {type(exc).__name__}"
@@ -199,3 +203,19 @@ def jwt_audience(login_url: str) -> str:
     if host == "login.salesforce.com" or host.endswith(".my.salesforce.com"):
         return PRODUCTION_AUDIENCE
     return login_url
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """Sends an OAuth access token, or nothing when there is none (the token call itself).
+
+    Giving requests an `auth` also keeps it from sending a `~/.netrc` entry for the host as
+    Basic auth in place of the token, which it does for any call made without one.
+    """
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._token is not None:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request

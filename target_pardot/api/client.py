@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 import backoff
 import requests
 
-from target_pardot.api.auth import TokenSource, token_source
+from target_pardot.api.auth import BearerAuth, TokenSource, token_source
 from target_pardot.api.codes import ErrorClass, classify
 from target_pardot.errors import (
     AmbiguousWriteError,
@@ -308,10 +308,7 @@ class PardotClient:
         files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
         download: bool = False,
     ) -> ApiResponse | _Retry:
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Pardot-Business-Unit-Id": self.settings.business_unit_id,
-        }
+        headers = {"Pardot-Business-Unit-Id": self.settings.business_unit_id}
         if data is not None:
             headers["Content-Type"] = FORM_CONTENT_TYPE
         started = time.monotonic()
@@ -325,6 +322,7 @@ class PardotClient:
                     json=json,
                     files=files,
                     headers=headers,
+                    auth=BearerAuth(token),
                     timeout=(CONNECT_TIMEOUT, self.settings.request_timeout),
                 )
         except (requests.ConnectionError, requests.Timeout) as exc:

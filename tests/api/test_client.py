@@ -235,3 +235,16 @@ def test_form_bodies_are_what_urlencode_makes() -> None:
     }
     assert form_encode(form) == urlencode(form).encode("ascii")
     assert form_encode({}) == b""
+
+
+def test_a_netrc_entry_for_the_pardot_host_does_not_replace_the_bearer_token(
+    emulator: PardotEmulator, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests sends ~/.netrc credentials as Basic auth for any call made without `auth`,
+    # overwriting an Authorization header given by hand; Pardot would then refuse every call.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-a-pardot-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    emulator.add_prospect(email="a@x.com")
+    assert read(client(emulator)).status == 200
