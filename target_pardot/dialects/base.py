@@ -138,6 +138,18 @@ def unmatched_lookup_step(
     return Step(Action.CREATE, group, beside_empty_lookup=bool(empty))
 
 
+def update_by_pardot_id(group: Group, *, check_fid: bool) -> Step:
+    """An UPDATE of the prospect the group's Pardot id names, or a REJECT (code 3, as Pardot
+    answers) when the id is not a whole number. With `check_fid`, a fid given beside the id goes
+    along for Pardot's id/fid agreement check (v4, v5; v3 has none)."""
+    value = group.identity.value
+    if not value.isdigit():
+        return Step.reject(
+            group, "pardot_id", f"{value!r} is not a Pardot prospect id (a whole number)", code=3
+        )
+    return Step(Action.UPDATE, group, int(value), fid=group.identity.fid if check_fid else None)
+
+
 def v4_identity(prepared: Prepared, settings: Settings) -> Identity:
     """v4's precedence, which v5 shares: Pardot id, Salesforce fid, lookup value, email; with
     `match_by_email: false`, none (Pardot's raw rule: every such record creates a prospect)."""

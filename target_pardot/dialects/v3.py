@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from target_pardot.dialects.base import Found, RunTools, settle_unsent
+from target_pardot.dialects.base import Found, RunTools, settle_unsent, update_by_pardot_id
 from target_pardot.dialects.batches import (
     BatchOutcome,
     BatchWriter,
@@ -46,17 +46,8 @@ def plan_v3(groups: list[Group]) -> Plan:
     steps = []
     for group in groups:
         identity = group.identity
-        if identity.kind == "id" and not identity.value.isdigit():
-            steps.append(
-                Step.reject(
-                    group,
-                    "pardot_id",
-                    f"{identity.value!r} is not a Pardot prospect id (a whole number)",
-                    code=3,
-                )
-            )
-        elif identity.kind == "id":
-            steps.append(Step(Action.UPDATE, group, int(identity.value)))
+        if identity.kind == "id":
+            steps.append(update_by_pardot_id(group, check_fid=False))
         else:
             steps.append(Step(Action.UPSERT_BY_EMAIL, group))
     return Plan(steps)

@@ -23,6 +23,7 @@ from target_pardot.dialects.base import (
     require_some_identity,
     settle_unsent,
     unmatched_lookup_step,
+    update_by_pardot_id,
     v4_identity,
 )
 from target_pardot.dialects.batches import BatchWriter, WriteItem, apply_outcome, write_resolving
@@ -106,10 +107,7 @@ def plan_v4(groups: list[Group], found: Found, settings: Settings) -> Plan:
     for group in groups:
         identity = group.identity
         if identity.kind == "id":
-            if not identity.value.isdigit():
-                steps.append(Step.reject(group, "pardot_id", _not_an_id(identity.value), code=3))
-            else:
-                steps.append(Step(Action.UPDATE, group, int(identity.value), fid=identity.fid))
+            steps.append(update_by_pardot_id(group, check_fid=True))
         elif identity.kind == "fid":
             steps.append(Step(Action.UPDATE, group, fid=identity.value))
         elif found.get(identity) is not None:
@@ -121,10 +119,6 @@ def plan_v4(groups: list[Group], found: Found, settings: Settings) -> Plan:
         else:
             steps.append(Step(Action.CREATE, group))
     return Plan(steps)
-
-
-def _not_an_id(value: str) -> str:
-    return f"{value!r} is not a Pardot prospect id (a whole number)"
 
 
 class V4Dialect:

@@ -46,6 +46,7 @@ from target_pardot.dialects.base import (
     require_some_identity,
     settle_unsent,
     unmatched_lookup_step,
+    update_by_pardot_id,
     v4_identity,
 )
 from target_pardot.dialects.customfields import load_v5_catalog
@@ -82,17 +83,7 @@ def plan_v5(groups: list[Group], found: Found, settings: Settings) -> Plan:
         if known is not None:
             steps.append(Step(Action.UPDATE, group, known))
         elif identity.kind == "id":
-            if not identity.value.isdigit():
-                steps.append(
-                    Step.reject(
-                        group,
-                        "pardot_id",
-                        f"{identity.value!r} is not a Pardot prospect id (a whole number)",
-                        code=3,
-                    )
-                )
-            else:
-                steps.append(Step(Action.UPDATE, group, int(identity.value), fid=identity.fid))
+            steps.append(update_by_pardot_id(group, check_fid=True))
         elif identity.kind == "fid":
             steps.append(
                 Step.reject(
