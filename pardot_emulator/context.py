@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import PardotError
 from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook
 from .store import Store
 
@@ -46,3 +48,16 @@ class Reply:
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A v5 request body: empty -> 152, not JSON or not an object -> 150."""
+    if not body.strip():
+        raise PardotError(152)
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise PardotError(150) from exc
+    if not isinstance(data, dict):
+        raise PardotError(150)
+    return data

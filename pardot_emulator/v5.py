@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from . import v5_imports
 from .clock import parse_timestamp, render_iso, whole_seconds
-from .context import ApiContext, ApiResult
+from .context import ApiContext, ApiResult, json_object
 from .errors import MESSAGES, PardotError
 from .fields import (
     BOOLEAN_FIELDS,
@@ -96,18 +96,6 @@ def _not_found() -> PardotError:
     return PardotError(3, "Object not found", status=404)
 
 
-def _json_body(req: V5Request) -> dict[str, Any]:
-    if not req.body.strip():
-        raise PardotError(152)
-    try:
-        data = json.loads(req.body)
-    except ValueError as exc:
-        raise PardotError(150) from exc
-    if not isinstance(data, dict):
-        raise PardotError(150)
-    return data
-
-
 def _readable(store: Store, name: str) -> bool:
     snake = V5_TO_SNAKE.get(name)
     if snake is not None:
@@ -183,7 +171,7 @@ def _find(store: Store, req: V5Request) -> Prospect:
 
 def _create(ctx: ApiContext, req: V5Request) -> ApiResult:
     store = ctx.store
-    body = _json_body(req)
+    body = json_object(req.body)
     fields = _fields(req, lambda n: _readable(store, n), required=False)
     changes = store.changes_v5(body)
     if "email" not in changes:
@@ -201,7 +189,7 @@ def _read(ctx: ApiContext, req: V5Request) -> ApiResult:
 
 def _update(ctx: ApiContext, req: V5Request) -> ApiResult:
     store = ctx.store
-    body = _json_body(req)
+    body = json_object(req.body)
     fields = _fields(req, lambda n: _readable(store, n), required=False)
     prospect = _find(store, req)
     store.update(prospect, store.changes_v5(body))
@@ -212,7 +200,7 @@ def _upsert_latest(ctx: ApiContext, req: V5Request) -> ApiResult:
     """Update the active prospect with this email that was active last (ties: highest id),
     else, with secondaryDeletedSearch, restore the latest archived one, else create."""
     store = ctx.store
-    body = _json_body(req)
+    body = json_object(req.body)
     match_email = body.get("matchEmail")
     if match_email is None:
         raise PardotError(153, f"{MESSAGES[153]}: matchEmail")

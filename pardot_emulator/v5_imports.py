@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .clock import render_iso
-from .context import ApiContext, ApiResult
+from .context import ApiContext, ApiResult, json_object
 from .errors import MESSAGES, PardotError
 from .imports import COMPLETE, MATCH_COLUMNS, FieldRule, ImportJob
 from .multipart import is_multipart, parts
@@ -229,14 +229,7 @@ def _add_batch(ctx: ApiContext, req: V5Request) -> ApiResult:
 
 def _update(ctx: ApiContext, req: V5Request) -> ApiResult:
     job = ctx.imports.get(_import_id(req))
-    if not req.body.strip():
-        raise PardotError(152)
-    try:
-        data = json.loads(req.body)
-    except ValueError as exc:
-        raise PardotError(150) from exc
-    if not isinstance(data, dict):
-        raise PardotError(150)
+    data = json_object(req.body)
     # Only the status may be set, and only to Ready (documented).
     others = sorted(set(data) - {"status"})
     if others:
