@@ -56,6 +56,8 @@ class V5Source:
         self._lookup_field = lookup_field
         # The catalog is read when the run starts, after this source is made.
         self._catalog = catalog
+        self._named_in: FieldCatalog | None = None
+        self._lookup_name: str | None = None
         self._lock = threading.Lock()
         # Salesforce id -> (update time, prospect id), or {prospect id: update time} for the
         # rare Salesforce id that several prospects carry: one small entry per prospect with a
@@ -64,10 +66,17 @@ class V5Source:
 
     @property
     def lookup_name(self) -> str | None:
-        """The lookup field as v5 names it in `fields` and answers (`<fieldId>__c`)."""
+        """The lookup field as v5 names it in `fields` and answers (`<fieldId>__c`).
+
+        Read for every prospect a scan indexes: resolved once per catalog, not per prospect.
+        """
         if not self._lookup_field:
             return None
-        return to_v5_name(self._lookup_field, self._catalog())
+        catalog = self._catalog()
+        if catalog is not self._named_in:
+            self._lookup_name = to_v5_name(self._lookup_field, catalog)
+            self._named_in = catalog
+        return self._lookup_name
 
     def read_by_email(self, email: str) -> list[Candidate]:
         return [self.candidate(prospect) for prospect in self.query_by_email(email)]
