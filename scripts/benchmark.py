@@ -144,6 +144,7 @@ def config_for(emulator: PardotEmulator, work: str, **settings: Any) -> Path:
         "login_url": emulator.url,
         "pardot_url": emulator.url,
         "reject_file": f"{work}/rejects.jsonl",
+        "import_state_path": f"{work}/imports.json",
         **settings,
     }
     path = Path(work, "config.json")
@@ -533,6 +534,11 @@ def cpu_section(sizes: dict[str, int]) -> str:
 
 
 def rss_run(mode: Mode, count: int, settings: dict[str, Any]) -> Usage:
+    return timed_run(mode, count, settings)[0]
+
+
+def timed_run(mode: Mode, count: int, settings: dict[str, Any]) -> tuple[Usage, int, float]:
+    """One target run: its usage, the API calls Pardot saw, and its wall time in seconds."""
     with (
         PardotEmulator(ampsea=mode.ampsea) as emulator,
         tempfile.TemporaryDirectory() as work,
@@ -542,7 +548,9 @@ def rss_run(mode: Mode, count: int, settings: dict[str, Any]) -> Usage:
         input_path = Path(work, "input.jsonl")
         write_input(input_path, mode.records(emulator, count))
         config = config_for(emulator, work, api_version=mode.api_version, **settings)
-        return run_command([TARGET, "--config", str(config)], input_path, work)
+        started = time.monotonic()
+        usage = run_command([TARGET, "--config", str(config)], input_path, work)
+        return usage, emulator.api_calls, time.monotonic() - started
 
 
 def index_bytes_per_prospect(count: int) -> float:
@@ -633,23 +641,11 @@ def resync_section(sizes: dict[str, int]) -> str:
 def import_section(sizes: dict[str, int]) -> str:
     """The same v5 records (half of them existing) written one call each, then imported."""
     count = sizes["import"]
-    measured: dict[str, tuple[Usage, int, float]] = {}
-    for method in ("api", "import"):
-        with (
-            PardotEmulator(ampsea=True) as emulator,
-            tempfile.TemporaryDirectory() as work,
-        ):
-            emulator.add_custom_field("org_id")
-            seed_half(emulator, count)
-            input_path = Path(work, "input.jsonl")
-            write_input(input_path, email_rows(emulator, count))
-            settings: dict[str, Any] = {"api_version": 5, "write_method": method}
-            if method == "import":
-                settings.update(campaign_id=1, import_state_path=f"{work}/imports.json")
-            config = config_for(emulator, work, **settings)
-            started = time.monotonic()
-            usage = run_command([TARGET, "--config", str(config)], input_path, work)
-            measured[method] = (usage, emulator.api_calls, time.monotonic() - started)
+    mode = Mode("v5 email, half existing", 5, email_rows, seed_half)
+    measured = {
+        "api": timed_run(mode, count, {}),
+        "import": timed_run(mode, count, {"write_method": "import", "campaign_id": 1}),
+    }
     (api, api_calls, api_seconds) = measured["api"]
     (imported, import_calls, import_seconds) = measured["import"]
     print(f"import: {import_calls} calls against {api_calls}", flush=True)
