@@ -56,14 +56,19 @@ class ApiResponse:
     status: int
     body: dict[str, Any]
     endpoint: str
-    # Pardot's clock when it answered (the HTTP Date header), to compare with timestamps
-    # in its answers without trusting this machine's clock.
-    server_time: dt.datetime | None = None
+    # The HTTP Date header: Pardot's clock when it answered (see server_time).
+    date: str | None = None
     # An earlier attempt of this call may have been applied before its answer was lost (an
     # idempotent call was simply sent again): this answer describes the retry only.
     after_lost_answer: bool = False
     # The raw body of a download (`download=True`), such as an import's error file.
     content: bytes = b""
+
+    @property
+    def server_time(self) -> dt.datetime | None:
+        """Pardot's clock when it answered, to compare with timestamps in its answers without
+        trusting this machine's clock. Parsed on demand: few answers need it."""
+        return _server_time(self.date)
 
 
 class CallStats:
@@ -343,7 +348,7 @@ class PardotClient:
                 response.status_code,
                 {},
                 endpoint,
-                _server_time(response.headers.get("Date")),
+                response.headers.get("Date"),
                 content=response.content,
             )
         if download and response.status_code >= 400 and response.history:
@@ -415,7 +420,7 @@ def _interpret(endpoint: str, response: requests.Response) -> ApiResponse | _Ret
             return _Retry("HTTP 429", retry_after)
         if status >= 400 and message:
             raise TargetPardotError(f"{endpoint} answered HTTP {status}: {message}")
-        return ApiResponse(status, body, endpoint, _server_time(response.headers.get("Date")))
+        return ApiResponse(status, body, endpoint, response.headers.get("Date"))
     error_class = classify(code)
     if error_class is ErrorClass.AUTHENTICATION:
         return _Retry("184")

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,9 @@ class FakePardot:
             if self.upsert_answers_without_id:
                 self.upsert_answers_without_id -= 1
                 answer = {"email": prospect.get("email")}
-            return ApiResponse(status, answer, endpoint, self.server_time())
+            return ApiResponse(
+                status, answer, endpoint, format_datetime(self.server_time(), usegmt=True)
+            )
         raise AssertionError(f"unexpected call {method} {path}")
 
     def server_time(self) -> dt.datetime:
