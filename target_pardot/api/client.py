@@ -32,8 +32,15 @@ from urllib.parse import quote, urlsplit
 import backoff
 import requests
 
-from target_pardot.api.auth import BearerAuth, TokenSource, token_source
+from target_pardot.api.auth import TokenSource, token_source
 from target_pardot.api.codes import ErrorClass, classify
+from target_pardot.api.transport import (
+    Files,
+    HttpAnswer,
+    SendError,
+    encode_request,
+    transport_for,
+)
 from target_pardot.errors import (
     AmbiguousWriteError,
     AuthenticationError,
@@ -171,12 +178,16 @@ class PardotClient:
         self._tokens = tokens or token_source(
             settings, self._session, on_token_call=lambda: self.stats.record("oauth.token")
         )
+        self._transport = transport_for(
+            settings.pardot_url, self._session, pool_size=settings.max_concurrency
+        )
         self._in_flight = threading.BoundedSemaphore(settings.max_concurrency)
         self._working_tokens: set[str] = set()
         self._sleep = sleep
         self._backoff_factor = backoff_factor
 
     def close(self) -> None:
+        self._transport.close()
         self._session.close()
 
     def authenticate(self) -> None:
@@ -220,7 +231,7 @@ class PardotClient:
         endpoint: str,
         params: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
-        files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
+        files: Files | None = None,
         idempotent: bool = True,
         download: bool = False,
     ) -> ApiResponse:
@@ -252,7 +263,7 @@ class PardotClient:
         params: Mapping[str, Any] | None = None,
         data: bytes | None = None,
         json: Mapping[str, Any] | None = None,
-        files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
+        files: Files | None = None,
         idempotent: bool,
         download: bool = False,
     ) -> ApiResponse:
@@ -310,52 +321,45 @@ class PardotClient:
         params: Mapping[str, Any] | None,
         data: bytes | None,
         json: Mapping[str, Any] | None,
-        files: Mapping[str, tuple[str | None, bytes | str, str]] | None = None,
+        files: Files | None = None,
         download: bool = False,
     ) -> ApiResponse | _Retry:
-        headers = {"Pardot-Business-Unit-Id": self.settings.business_unit_id}
-        if data is not None:
-            headers["Content-Type"] = FORM_CONTENT_TYPE
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Pardot-Business-Unit-Id": self.settings.business_unit_id,
+        }
+        url, body = encode_request(url, headers, params=params, data=data, json=json, files=files)
         started = time.monotonic()
         try:
             with self._in_flight, self.stats.calling(endpoint):
-                response = self._session.request(
+                answer = self._transport.send(
                     method,
                     url,
-                    params=params,
-                    data=data,
-                    json=json,
-                    files=files,
                     headers=headers,
-                    auth=BearerAuth(token),
+                    body=body,
                     timeout=(CONNECT_TIMEOUT, self.settings.request_timeout),
+                    follow_redirects=download,
                 )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # Only a failure to connect proves the request never reached Pardot.
-            never_sent = isinstance(exc, requests.ConnectTimeout) or _is_connect_refusal(exc)
-            return _Retry(_describe(exc), maybe_applied=not never_sent)
+        except SendError as error:
+            return _Retry(error.description, maybe_applied=not error.never_sent)
         logger.debug(
             "%s %s -> HTTP %d in %.2fs",
             method,
             endpoint,
-            response.status_code,
+            answer.status,
             time.monotonic() - started,
         )
-        if response.status_code != 401:
+        if answer.status != 401:
             self._working_tokens.add(token)
-        if download and 200 <= response.status_code < 300:
+        if download and 200 <= answer.status < 300:
             return ApiResponse(
-                response.status_code,
-                {},
-                endpoint,
-                response.headers.get("Date"),
-                content=response.content,
+                answer.status, {}, endpoint, answer.headers.get("Date"), content=answer.content
             )
-        if download and response.status_code >= 400 and response.history:
+        if download and answer.status >= 400 and answer.redirected:
             # Pardot's redirect pointed at its file storage, which refused (an expired link):
             # asking Pardot again gives a fresh one.
-            return _Retry(f"HTTP {response.status_code} from the file Pardot redirected to")
-        return _interpret(endpoint, response)
+            return _Retry(f"HTTP {answer.status} from the file Pardot redirected to")
+        return _interpret(endpoint, answer)
 
 
 # What `urlencode` (and so requests, for a dict of form data) leaves as it is; every other byte
@@ -369,7 +373,6 @@ _FORM_ESCAPES = {
     for code in range(256)
     if code not in _FORM_SAFE
 }
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 def form_encode(form: Mapping[str, Any]) -> bytes:
@@ -395,8 +398,8 @@ def _form_quote(text: str) -> bytes:
     return data.replace(b" ", b"+") if space else data
 
 
-def _interpret(endpoint: str, response: requests.Response) -> ApiResponse | _Retry:
-    status = response.status_code
+def _interpret(endpoint: str, response: HttpAnswer) -> ApiResponse | _Retry:
+    status = response.status
     retry_after = _retry_after(response.headers.get("Retry-After"))
     try:
         body = response.json()
@@ -469,31 +472,3 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-def _is_connect_refusal(exc: BaseException) -> bool:
-    # requests wraps urllib3's NewConnectionError; its presence in the chain means no byte of
-    # the request was written.
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__name__ in ("NewConnectionError", "NameResolutionError"):
-            return True
-        for arg in getattr(current, "args", ()):
-            if isinstance(arg, BaseException) and _is_connect_refusal(arg):
-                return True
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException) and _is_connect_refusal(reason):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    # requests' messages include the URL, and a read-by-email URL holds an email address.
-    if isinstance(exc, requests.ReadTimeout):
-        return "no answer within request_timeout"
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connection timed out"
-    return f"connection failed ({type(exc).__name__})"
