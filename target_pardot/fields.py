@@ -166,6 +166,8 @@ class FieldCatalog:
     # How each trait name maps, worked out once per distinct name rather than once per record
     # (see _rule_for); the custom fields do not change during a run.
     rules: dict[str, _Rule] = field(default_factory=dict, compare=False, repr=False)
+    # Where the traits of each record shape go (see map_traits), worked out once per shape.
+    placements: dict[_Shape, _Placement] = field(default_factory=dict, compare=False, repr=False)
 
     def is_known(self, name: str) -> bool:
         """Whether `name` is a writable standard field or a custom field (case-insensitive)."""
@@ -201,11 +203,6 @@ class _Target:
     multi: bool = False
 
 
-# A value for a field: (rank, position in the input, target, trait path, value). Plain tuples:
-# a record makes about one per trait, and sorting them by (rank, position) keeps the input
-# order among equal ranks.
-_Candidate = tuple[int, int, _Target, str, Any]
-
 # What a top-level trait name means, whatever its value: (action, target, rank). The target is
 # where a plain value goes (None: nowhere); address and company objects are spread instead.
 _FIELD, _SKIP, _FULL_NAME, _ADDRESS, _COMPANY = range(5)
@@ -213,6 +210,9 @@ _Rule = tuple[int, "_Target | None", int]
 # Names are columns and trait keys: a few dozen in practice. The bound only keeps input that
 # invents a new key per record from growing the cache without end.
 _RULE_CACHE_LIMIT = 10_000
+# Shapes: a stream has a few (which traits are set varies a little from record to record).
+# Past the bound, input whose every record has a new shape is placed record by record.
+_PLACEMENT_CACHE_LIMIT = 1_000
 
 
 @functools.lru_cache(maxsize=4096)
@@ -239,48 +239,122 @@ def map_traits(
     as it is in Pardot, the same as v3/v4 treat an absent parameter. Blank text is sent as ""
     for every field type, which is how Pardot clears a field.
 
+    When several traits land on one field, an exact Pardot name beats an alias, which beats a
+    value derived from `name`; among equals the trait that comes first in the input wins. A bad
+    value still takes its field (a lower-ranked trait does not quietly stand in) and is an error.
+
     Without `json_values` (v3/v4) values are strings (booleans "1"/"0", numbers without
     exponent, dates in ISO 8601); with it (v5) they stay JSON-native (booleans, numbers), with
     dates as ISO 8601 text. Lists are only
     accepted for multi-value custom fields and are returned as lists; the client spreads them
     into `<field>_0`, `<field>_1`... for v3/v4.
     """
-    candidates: list[_Candidate] = []
-    unknown: list[str] = []
-    errors: list[RecordError] = []
-    full_name: tuple[str, Any] | None = None
-    rules = catalog.rules
+    # Where each trait goes depends only on the record's shape (which traits are set, and the
+    # parts of its address and company objects), and a stream's records nearly all share a
+    # few shapes: the placement is worked out once per shape (_placement_for) and the values
+    # are only read and formatted here.
+    shape = _shape_of(traits)
+    placement = catalog.placements.get(shape)
+    if placement is None:
+        placement = _placement_for(shape, catalog)
+        if len(catalog.placements) < _PLACEMENT_CACHE_LIMIT:
+            catalog.placements[shape] = placement
+    return _apply(placement, traits, json_values)
 
+
+_SCALAR_TYPES = frozenset({str, int, float, bool})
+# (trait, its set parts) for an object, the trait alone for anything else; unset traits are
+# left out.
+_Shape = tuple["str | tuple[str, tuple[Any, ...]]", ...]
+
+
+def _shape_of(traits: Mapping[str, Any]) -> _Shape:
+    shape: list[str | tuple[str, tuple[Any, ...]]] = []
     for key, value in traits.items():
         if value is None:
             continue
-        rule = rules.get(key) or _rule_for(key, catalog)
-        action, target, rank = rule
-        if action == _FIELD or (action in (_ADDRESS, _COMPANY) and not isinstance(value, Mapping)):
+        if type(value) in _SCALAR_TYPES or not isinstance(value, Mapping):
+            shape.append(key)
+        else:
+            shape.append((key, tuple(part for part, item in value.items() if item is not None)))
+    return tuple(shape)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where the traits of one shape go, in the order the fields are written."""
+
+    # (field name, target, trait, part of an object trait or None, path for messages)
+    steps: tuple[tuple[str, _Target, str, Any, str], ...]
+    unknown: tuple[str, ...]
+    # The trait holding a full name, and which of first_name / last_name it may fill.
+    full_name: tuple[str, _Target | None, _Target | None] | None = None
+
+
+def _placement_for(shape: _Shape, catalog: FieldCatalog) -> _Placement:
+    # Candidates: (rank, position, target, trait, part, path); sorted by (rank, position).
+    candidates: list[tuple[int, int, _Target, str, Any, str]] = []
+    unknown: list[str] = []
+    full_name: str | None = None
+    for entry in shape:
+        key, parts = (entry, None) if isinstance(entry, str) else entry
+        action, target, rank = catalog.rules.get(key) or _rule_for(key, catalog)
+        if action == _FIELD or (action in (_ADDRESS, _COMPANY) and parts is None):
             if target is None:
                 unknown.append(key)
             else:
-                candidates.append((rank, len(candidates), target, key, value))
+                candidates.append((rank, len(candidates), target, key, None, key))
         elif action == _FULL_NAME:
-            full_name = full_name or (key, value)
-        elif action == _ADDRESS:
-            _address_candidates(key, value, candidates, unknown)
-        elif action == _COMPANY:
-            _company_candidates(key, value, candidates, unknown)
-
+            full_name = full_name or key
+        elif action in (_ADDRESS, _COMPANY):
+            for part in parts or ():
+                path = f"{key}.{part}"
+                part_target = _object_part_target(action, part)
+                if part_target is None:
+                    unknown.append(path)
+                else:
+                    candidates.append((_ALIAS, len(candidates), part_target, key, part, path))
+    candidates.sort(key=lambda candidate: candidate[:2])
+    steps: list[tuple[str, _Target, str, Any, str]] = []
+    taken: set[str] = set()
+    for _rank, _position, target, key, part, path in candidates:
+        if target.name not in taken:
+            taken.add(target.name)
+            steps.append((target.name, target, key, part, path))
+    name_targets = None
     if full_name is not None:
+        first, last = _standard_target("first_name"), _standard_target("last_name")
+        name_targets = (
+            full_name,
+            None if first.name in taken else first,
+            None if last.name in taken else last,
+        )
+    return _Placement(tuple(steps), tuple(unknown), name_targets)
+
+
+def _object_part_target(action: int, part: Any) -> _Target | None:
+    """Where a part of Segment's address or company object goes, if anywhere."""
+    snake = snake_case(str(part))
+    if action == _ADDRESS:
+        name = _ADDRESS_PARTS.get(snake)
+        return _standard_target(name) if name else None
+    # Segment's company object also has id, industry, plan...: those describe the account,
+    # not the prospect, so they are reported rather than guessed at.
+    return _standard_target("company") if snake == "name" else None
+
+
+def _apply(placement: _Placement, traits: Mapping[str, Any], json_values: bool) -> MappedFields:
+    values: dict[str, FieldValue] = {}
+    errors: list[RecordError] = []
+    derived: list[tuple[_Target, str, str]] = []
+    if placement.full_name is not None:
+        key, first, last = placement.full_name
         try:
-            _name_candidates(*full_name, candidates)
+            derived = _name_parts(key, traits[key], first, last)
         except RecordError as error:
             errors.append(error)
-
-    values: dict[str, FieldValue] = {}
-    # Sorted by (rank, position): equal ranks keep input order and the first trait wins.
-    candidates.sort()
-    for _rank, _position, target, path, value in candidates:
-        name = target.name
-        if name in values:
-            continue
+    for name, target, key, part, path in placement.steps:
+        value = traits[key] if part is None else traits[key][part]
         if (
             type(value) is str
             and target.kind == "text"
@@ -293,15 +367,29 @@ def map_traits(
             values[name] = _format_for_field(target, path, value, json_values)
         except RecordError as error:
             errors.append(error)
-            # A bad value still fills its field, so a lower-ranked trait cannot quietly stand in.
-            values[name] = _FAILED
-    if errors:
-        values = {name: value for name, value in values.items() if value is not _FAILED}
-    return MappedFields(values=values, unknown=unknown, errors=errors)
+    for target, path, text in derived:
+        try:
+            values[target.name] = _format_for_field(target, path, text, json_values)
+        except RecordError as error:
+            errors.append(error)
+    return MappedFields(values=values, unknown=list(placement.unknown), errors=errors)
 
 
-# Marks a field whose value was refused, while the candidates are being placed.
-_FAILED: Any = object()
+def _name_parts(
+    key: str, value: Any, first: _Target | None, last: _Target | None
+) -> list[tuple[_Target, str, str]]:
+    """first_name/last_name from a full name: the last word is the last name.
+
+    Each half only fills a field no other trait set, so an explicit first or last name wins.
+    """
+    _reject_containers(key, value)
+    words = _as_text(value, key).split()
+    if not words:
+        return []
+    if len(words) == 1:
+        return [(first, key, words[0])] if first else []
+    parts = [(first, key, " ".join(words[:-1])), (last, key, words[-1])]
+    return [(target, path, text) for target, path, text in parts if target is not None]
 
 
 def _rule_for(key: str, catalog: FieldCatalog) -> _Rule:
@@ -407,52 +495,6 @@ def _resolve(key: str, snake: str, catalog: FieldCatalog) -> tuple[_Target, int]
         # Segment documents `address` as an object; a plain string can only be the street.
         return _standard_target("address_one"), _ALIAS
     return None
-
-
-def _address_candidates(
-    key: str, address: Mapping[str, Any], candidates: list[_Candidate], unknown: list[str]
-) -> None:
-    for part, value in address.items():
-        if value is None:
-            continue
-        path = f"{key}.{part}"
-        target_name = _ADDRESS_PARTS.get(snake_case(part))
-        if target_name is None:
-            unknown.append(path)
-        else:
-            candidates.append((_ALIAS, len(candidates), _standard_target(target_name), path, value))
-
-
-def _company_candidates(
-    key: str, company: Mapping[str, Any], candidates: list[_Candidate], unknown: list[str]
-) -> None:
-    for part, value in company.items():
-        if value is None:
-            continue
-        path = f"{key}.{part}"
-        if snake_case(part) == "name":
-            candidates.append((_ALIAS, len(candidates), _standard_target("company"), path, value))
-        else:
-            # Segment's company object also has id, industry, plan...: those describe the
-            # account, not the prospect, so they are reported rather than guessed at.
-            unknown.append(path)
-
-
-def _name_candidates(key: str, value: Any, candidates: list[_Candidate]) -> None:
-    """first_name/last_name from a full name: the last word is the last name.
-
-    Each half is only a fallback (lowest rank), so an explicit first or last name wins.
-    """
-    _reject_containers(key, value)
-    words = _as_text(value, key).split()
-    if not words:
-        return
-    first, last = _standard_target("first_name"), _standard_target("last_name")
-    if len(words) == 1:
-        candidates.append((_DERIVED, len(candidates), first, key, words[0]))
-        return
-    candidates.append((_DERIVED, len(candidates), first, key, " ".join(words[:-1])))
-    candidates.append((_DERIVED, len(candidates), last, key, words[-1]))
 
 
 @functools.cache
