@@ -60,7 +60,8 @@ class Identify:
     """One record reduced to the prospect's identity and its data.
 
     `traits` keeps the input's naming and Python values (datetime, Decimal...) for
-    :func:`target_pardot.fields.map_traits`; `source` is the record as it came, and `record`
+    :func:`target_pardot.fields.map_traits`, which only reads them (nested objects are the
+    record's own, not copies); `source` is the record as it came, and `record`
     the JSON-safe copy of it for reject files.
     """
 
@@ -114,6 +115,31 @@ _EVENT_KEYS_USED = frozenset({"traits", "email", "userId"})
 _EVENT_KEYS_USED_SNAKE = _EVENT_KEYS_USED | {"user_id"}
 
 
+@dataclass(frozen=True)
+class _EventLayout:
+    identity_traits: tuple[str, ...]  # trait keys that are identities, not prospect data
+    ignored: tuple[str, ...]  # what is reported as not sent: event keys, identity traits
+
+
+_LAYOUTS: dict[tuple[tuple[Any, ...], tuple[Any, ...]], _EventLayout] = {}
+# Layouts: a stream has a few. Past the bound, each record's is worked out anew.
+_LAYOUT_CACHE_LIMIT = 1_000
+
+
+def _event_layout(record_keys: tuple[Any, ...], trait_keys: tuple[Any, ...]) -> _EventLayout:
+    layout = _LAYOUTS.get((record_keys, trait_keys))
+    if layout is not None:
+        return layout
+    identity = tuple(key for key in trait_keys if str(key).lower() in _TRAIT_IDENTITY_KEYS)
+    used = _EVENT_KEYS_USED if "userId" in record_keys else _EVENT_KEYS_USED_SNAKE
+    ignored = [key for key in record_keys if key not in used]
+    ignored += [f"traits.{key}" for key in identity if str(key).lower() != "email"]
+    layout = _EventLayout(identity, tuple(ignored))
+    if len(_LAYOUTS) < _LAYOUT_CACHE_LIMIT:
+        _LAYOUTS[(record_keys, trait_keys)] = layout
+    return layout
+
+
 def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
     _require_identify_type(record)
 
@@ -138,19 +164,15 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
         merged: Mapping[str, Any] = {**context_traits, **(traits or {})}
     else:
         merged = traits or {}
-    ignored: list[str] = []
-    prospect_traits: dict[str, Any] = {}
-    for key, value in merged.items():
-        lowered = key.lower()
-        if lowered in _TRAIT_IDENTITY_KEYS:
-            if lowered != "email":
-                ignored.append(f"traits.{key}")
-            continue
-        prospect_traits[key] = value if type(value) in _SCALARS else _copy_containers(value)
-
+    # The traits are the merged ones minus the identity keys; nested objects are shared with
+    # the record (nothing edits them). Which keys to drop and report depends only on the
+    # record's and the traits' keys, the same for nearly every record of a stream.
+    layout = _event_layout(tuple(record), tuple(merged))
+    prospect_traits = dict(merged)
+    for key in layout.identity_traits:
+        del prospect_traits[key]
     disabled = _pardot_disabled(record)
-    used = _EVENT_KEYS_USED if "userId" in record else _EVENT_KEYS_USED_SNAKE
-    ignored = [key for key in record if key not in used] + ignored
+    ignored = list(layout.ignored)
 
     return Identify(
         stream=stream,
@@ -170,16 +192,9 @@ def _from_flat_row(stream: str, record: Mapping[str, Any]) -> Identify:
     # Non-identify Segment types never get here (see _is_segment_event), so a `type` column
     # left on a flat row is only a system column.
     email, email_field = _first_email([(record, "")])
-    traits: dict[str, Any] = {}
-    ignored: list[str] = []
-    for key, value in record.items():
-        lowered = key.lower()
-        if lowered in _TRAIT_IDENTITY_KEYS:
-            continue
-        if lowered in _WAREHOUSE_SYSTEM_COLUMNS or lowered.startswith(_WAREHOUSE_SYSTEM_PREFIXES):
-            ignored.append(key)
-            continue
-        traits[key] = value if type(value) in _SCALARS else _copy_containers(value)
+    traits_keys, ignored = _row_layout(tuple(record))
+    # Nested objects are shared with the record (nothing edits them).
+    traits = {key: record[key] for key in traits_keys}
 
     return Identify(
         stream=stream,
@@ -190,8 +205,33 @@ def _from_flat_row(stream: str, record: Mapping[str, Any]) -> Identify:
         pardot_id=_identifier_from(record, ("pardot_id",)),
         pardot_fid=_identifier_from(record, ("pardot_fid",)),
         traits=traits,
-        ignored=ignored,
+        ignored=list(ignored),
     )
+
+
+_ROW_LAYOUTS: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+
+def _row_layout(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(the columns that are traits, the system columns reported as not sent) of a flat row;
+    identity columns are neither."""
+    layout = _ROW_LAYOUTS.get(keys)
+    if layout is not None:
+        return layout
+    traits: list[Any] = []
+    ignored: list[Any] = []
+    for key in keys:
+        lowered = str(key).lower()
+        if lowered in _TRAIT_IDENTITY_KEYS:
+            continue
+        if lowered in _WAREHOUSE_SYSTEM_COLUMNS or lowered.startswith(_WAREHOUSE_SYSTEM_PREFIXES):
+            ignored.append(key)
+        else:
+            traits.append(key)
+    layout = (tuple(traits), tuple(ignored))
+    if len(_ROW_LAYOUTS) < _LAYOUT_CACHE_LIMIT:
+        _ROW_LAYOUTS[keys] = layout
+    return layout
 
 
 def _require_identify_type(record: Mapping[str, Any]) -> None:
@@ -323,23 +363,6 @@ def _lookup(mapping: Mapping[str, Any], key: str) -> tuple[str, Any] | None:
         if isinstance(candidate, str) and candidate.lower() == lowered:
             return candidate, value
     return None
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _copy_containers(value: Any) -> Any:
-    """Copy nested objects and lists so callers can edit traits without touching the input."""
-    if type(value) in _SCALARS:
-        return value
-    if isinstance(value, Mapping):
-        return {
-            key: item if type(item) in _SCALARS else _copy_containers(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_copy_containers(item) for item in value]
-    return value
 
 
 def json_safe(value: Any) -> Any:
