@@ -275,8 +275,10 @@ def _shape_of(traits: Mapping[str, Any]) -> _Shape:
             continue
         if type(value) in _SCALAR_TYPES or not isinstance(value, Mapping):
             shape.append(key)
-        else:
+        elif None in value.values():
             shape.append((key, tuple(part for part, item in value.items() if item is not None)))
+        else:
+            shape.append((key, tuple(value)))
     return tuple(shape)
 
 
