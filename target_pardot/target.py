@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import functools
+import gc
 import signal
 import sys
 import threading
@@ -221,6 +222,12 @@ def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
+        # What exists now (every module, the SDK's and the HTTP libraries' objects) lives as
+        # long as the process. Frozen, it is left out of the cyclic collector's full passes,
+        # which otherwise walk it again and again while records stream through: about a third
+        # of a second of CPU per 100,000 records. Records and everything made later are
+        # collected as usual.
+        gc.freeze()
         token = _current_target.set(None)
         try:
             result = callback(*args, **kwargs)
