@@ -252,8 +252,7 @@ class PardotEmulator:
 
     def _settle_imports(self) -> None:
         """Imports move on in the background at Pardot; here, whenever anyone looks."""
-        names = {"v5": v5_imports.v5_column}
-        self._imports.settle(self._store, names, self._store.clock.now(), self.import_delay)
+        self._imports.settle(self._store, self._store.clock.now(), self.import_delay)
 
     # -- request handling (called from connection threads) --------------------------------
 
