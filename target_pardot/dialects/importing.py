@@ -536,7 +536,7 @@ def _raise_clearly(error: PardotAPIError) -> NoReturn:
             "Pardot's daily limit of Import API batches for this business unit is used up "
             f"(error 164: {error.message}). Nothing of this batch was imported; the next run "
             "sends it again once the limit resets, or set write_method api to send it through "
-            "the API now (v5: 1 call per record)."
+            "the API now (v5: 1 call per record; v4: 50 records a call)."
         ) from error
     raise error
 
