@@ -12,7 +12,8 @@ Modules: ``store`` (prospects, custom fields, AMPSEA; no HTTP), ``fields`` (the 
 catalogue and v5 names), ``clock`` (timestamps), ``errors`` (codes, messages, statuses),
 ``oauth`` (token grants and tokens), ``gate`` + ``faults`` (admission checks and fault
 knobs), ``v34`` / ``v5`` (API handlers), ``imports`` (Import API jobs: CSV rules, processing,
-error rows) + ``v5_imports`` (its v5 endpoints) + ``multipart`` (upload parsing), ``render``
+error rows) + ``v5_imports`` / ``v4_imports`` (its v5 and v4 endpoints, and what each API's
+columns mean) + ``multipart`` (upload parsing), ``render``
 (v3/v4 envelopes, JSON/XML), ``control`` (``/_emulator/``), ``server`` (HTTP plumbing and
 ``PardotEmulator``), ``__main__`` (CLI).
 
@@ -113,6 +114,14 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   fail with error 183's message ("An internal error occurred. Please try again") and are not
   applied, and the import still ends Complete (how a real import fails part way is not
   documented). ``reset_daily_usage`` resets the daily batch count too.
+- Import API, v4 (``/api/import/version/4/do/...``): see ``v4_imports``'s docstring for what is
+  documented and what was chosen (UNCONFIRMED). In short: v4 field names, match columns
+  ``prospect_id`` / ``salesforce_fid``, nullOverwrite true unless ``columns`` says otherwise, and
+  matching read strictly: a row without an identifier, with one no prospect has, or matching a
+  prospect in the recycle bin without restoreDeleted is an error row; a v4 import never creates.
+  Errors and error-file wording as the v5 Import API's; the batch answer is an empty 204; Open
+  imports expire after ``import_open_lifetime`` seconds (24 hours). ``fail_next_import_after``
+  works for them too. v4 and v5 imports share one id sequence and one daily batch count.
 - OAuth: every grant but the JWT one needs the right client_secret; client_credentials is
   accepted on this host although Salesforce wants a My Domain URL. JWT assertions must be
   RS256 with iss = client_id, sub = username, aud = this emulator's URL or

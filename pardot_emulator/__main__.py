@@ -71,6 +71,7 @@ Point target-pardot at it with login_url and pardot_url both set to that URL:
   /api/v5/objects/prospects...         Pardot API v5
   /api/v5/objects/custom-fields
   /api/v5/imports...                   Pardot API v5 Import API (bulk CSV upserts)
+  /api/import/version/4/do/...         Pardot API v4 Import API (bulk CSV updates)
 
 Inspection and control (JSON; no token needed; not counted as API calls):
 {endpoints}  e.g. curl -s http://127.0.0.1:PORT/_emulator/stats

@@ -10,6 +10,9 @@ from .errors import PardotError
 from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook
 from .store import Store
 
+# Pardot: "Imports left in the Open state expire after 24 hours" (the v4 guide).
+OPEN_LIFETIME = 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class ImportLimits:
@@ -18,6 +21,8 @@ class ImportLimits:
     max_batch_bytes: int = MAX_BATCH_BYTES
     max_batches: int = MAX_BATCHES
     daily_batch_limit: int | None = None
+    # Seconds a v4 import may stay Open before it expires (v5 imports never expire here).
+    open_lifetime: float = OPEN_LIFETIME
 
 
 @dataclass(frozen=True)

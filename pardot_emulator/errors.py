@@ -58,6 +58,7 @@ MESSAGES: dict[int, str] = {
     165: "Batch file is larger than the maximum size",
     166: "Batch file is not a valid CSV file",
     167: "Batch header must repeat the import's first header",
+    168: "Import columns must name each column of the CSV once",
     180: "One or more of the specified fields are invalid",
     181: "A required header is missing",
     182: "Invalid Pardot-Business-Unit-Id header",

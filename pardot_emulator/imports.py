@@ -1,32 +1,36 @@
 """The Import API's jobs: CSV batches checked on arrival, processed later, error rows kept.
 
-No HTTP here (``v5_imports`` serves it). Callers hold the emulator lock. An import goes
+No HTTP here (``v5_imports`` and ``v4_imports`` serve it), and nothing that differs between the
+two APIs: each says what its columns mean through a ``Flavour`` (its match columns, how a header
+name maps to a stored field, how a row finds its prospect). Callers hold the emulator lock. An
+import goes
 
     Open --(status Ready, >= 1 batch)--> Waiting --> Processing --> Complete
 
 and is processed as a whole, in batch and row order, once ``delay`` seconds have passed since
 it was made Ready (``settle`` is called on every API request and inspection, which stands in
-for Pardot's background workers; half way through the delay it reads ``Processing``).
+for Pardot's background workers; half way through the delay it reads ``Processing``). An import
+may be given a lifetime while Open (v4: 24 hours); once it is over, it is expired and takes no
+batch and no start.
 
 Rules checked when a batch arrives (the whole batch is refused, nothing is kept):
 
 - at most ``max_batch_bytes`` (10 MB, HTTP 413) and ``max_batches`` per import (10, HTTP 429);
   the business unit's ``daily_batch_limit`` (error 164, HTTP 429) when one is set;
 - UTF-8 CSV with a header and at least one row, every row as long as the header (166);
-- header names: writable field names of the API version (v5: camelCase, custom fields
-  ``<fieldId>__c``), plus ``matchId``, ``matchEmail``, ``matchSalesforceId``, ``addToList``,
-  ``removeFromList``; never ``id`` and the subscription / bounce / scoring columns (180);
-- with ``createOnNoMatch``, or without any match column, the header needs ``email`` and
-  ``campaignId`` (153);
+- header names: the flavour's writable field names and match columns (and columns it accepts
+  and ignores); never ``id`` and the subscription / bounce / scoring columns (180);
+- when the flavour's rows may create and the import may create (``createOnNoMatch``, or no
+  match column), the header needs the flavour's columns for creates (153);
+- when the import declared its columns (v4 ``columns``), they are the header's, each once (168);
 - later batches repeat the first batch's header exactly (167).
 
 Row by row when processing (a failing row goes to the error file with its reason, the others
-are applied): at most one match column holds a value; ``matchId`` / ``matchEmail`` /
-``matchSalesforceId`` find the prospect (by email: the active one with the latest activity);
-a row that matches nothing is created when ``createOnNoMatch`` is set, else it fails; values
-are parsed as text, like v3/v4 form values. An empty cell leaves the field alone unless the
-column's ``nullOverwrite`` is set (then it clears it); ``overwrite: false`` writes a column only
-into prospects that have no value for it (so ``campaignId`` can be given to new prospects only).
+are applied): the flavour finds the row's prospect (or raises the row's error, or says the row
+creates); values are parsed as text, like v3/v4 form values. An empty cell leaves the field
+alone unless the column's ``nullOverwrite`` is set (then it clears it; the flavour says what a
+column without a rule does); ``overwrite: false`` writes a column only into prospects that have
+no value for it (so a campaign can be given to new prospects only).
 """
 
 from __future__ import annotations
@@ -44,8 +48,6 @@ from .store import Prospect, Store, is_valid_email
 
 MAX_BATCH_BYTES = 10 * 1024 * 1024
 MAX_BATCHES = 10
-MATCH_COLUMNS = ("matchId", "matchEmail", "matchSalesforceId")
-LIST_COLUMNS = ("addToList", "removeFromList")
 # Never allowed in an import file, in either spelling.
 FORBIDDEN_COLUMNS = frozenset(
     {
@@ -65,8 +67,6 @@ FORBIDDEN_COLUMNS = frozenset(
     }
 )
 ERROR_COLUMN = "error"
-# What a header needs when its rows may create prospects.
-REQUIRED_FOR_CREATES = ("email", "campaignId")
 
 OPEN, WAITING, PROCESSING, COMPLETE = "Open", "Waiting", "Processing", "Complete"
 
@@ -77,19 +77,51 @@ class FieldRule:
     null_overwrite: bool = False
 
 
+# Turns one header name into the stored field it writes, or None when the name is unknown or
+# not writable (v5: camelCase and `<fieldId>__c`; v4: snake_case and the bare fieldId).
+ColumnNames = Callable[[Store, str], str | None]
+# The prospect one row (header name -> cell) updates, or None when the row creates one; raises
+# the row's PardotError when it can do neither.
+RowMatcher = Callable[["ImportJob", Store, dict[str, str]], Prospect | None]
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """What one API's Import API means by its columns and rows."""
+
+    name: str  # "v5", "v4": shown in snapshots
+    match_columns: tuple[str, ...]  # columns that say which prospect a row is
+    names: ColumnNames
+    find: RowMatcher
+    # Columns accepted and ignored (v5's addToList / removeFromList: lists are not emulated).
+    ignored_columns: tuple[str, ...] = ()
+    # What a header needs when its rows may create prospects; empty: rows never create.
+    required_for_creates: tuple[str, ...] = ()
+    # nullOverwrite of a column the import gave no rule for.
+    null_overwrite_default: bool = False
+    # Whether a cell of only spaces counts as empty (v4 documents it; v5 does not say).
+    whitespace_is_blank: bool = False
+
+    def is_special(self, column: str) -> bool:
+        """A column that is not a field: a match column or an ignored one."""
+        return column in self.match_columns or column in self.ignored_columns
+
+
 @dataclass
 class ImportJob:
     id: int
+    flavour: Flavour
     create_on_no_match: bool
     restore_deleted: bool
     rules: dict[str, FieldRule]
     created_at: float
-    # Which API made it, so that its header names apply ("v5": the only Import API emulated;
-    # Pardot's v4 one takes v3/v4 names).
-    flavour: str
     status: str = OPEN
     updated_at: float = 0.0
     ready_at: float | None = None
+    # When an Open import expires (v4: 24 hours after it was made); None: never.
+    expires_at: float | None = None
+    # The columns the import declared it would have (v4 `columns`), checked against the header.
+    declared_columns: list[str] | None = None
     header: list[str] | None = None
     rows: list[list[str]] = field(default_factory=list)
     batches: int = 0
@@ -104,13 +136,22 @@ class ImportJob:
     def error_count(self) -> int:
         return len(self.errors)
 
+    def is_expired(self, now: float) -> bool:
+        return self.status == OPEN and self.expires_at is not None and now >= self.expires_at
+
+    def rule(self, column: str) -> FieldRule:
+        return self.rules.get(column) or FieldRule(
+            null_overwrite=self.flavour.null_overwrite_default
+        )
+
     def snapshot(self) -> dict[str, Any]:
         """What tests and ``/_emulator/imports`` see."""
         return {
             "id": self.id,
-            "api": self.flavour,
+            "api": self.flavour.name,
             "status": self.status,
             "createOnNoMatch": self.create_on_no_match,
+            "restoreDeleted": self.restore_deleted,
             "batches": self.batches,
             "rows": len(self.rows),
             "header": list(self.header or []),
@@ -129,13 +170,8 @@ class ImportJob:
         return out.getvalue().encode("utf-8")
 
 
-# Turns one header name into the stored field it writes, or None when the name is unknown or
-# not writable (v5: camelCase and `<fieldId>__c`).
-ColumnNames = Callable[[Store, str], str | None]
-
-
 class ImportBook:
-    """Every import of the business unit, and the daily batch count."""
+    """Every import of the business unit (through either API), and the daily batch count."""
 
     def __init__(self) -> None:
         self._jobs: dict[int, ImportJob] = {}
@@ -162,27 +198,31 @@ class ImportBook:
     def get(self, import_id: str) -> ImportJob:
         job = self._jobs.get(int(import_id)) if import_id.isdigit() else None
         if job is None:
-            # UNCONFIRMED: v5 "not found" as for prospects.
+            # UNCONFIRMED: "not found" as v5 answers it for prospects.
             raise PardotError(3, "Object not found", status=404)
         return job
 
     def create(
         self,
         *,
-        flavour: str,
+        flavour: Flavour,
         create_on_no_match: bool,
         restore_deleted: bool,
         rules: dict[str, FieldRule],
         now: float,
+        open_lifetime: float | None = None,
+        declared_columns: list[str] | None = None,
     ) -> ImportJob:
         job = ImportJob(
             id=self._next_id,
+            flavour=flavour,
             create_on_no_match=create_on_no_match,
             restore_deleted=restore_deleted,
             rules=rules,
             created_at=now,
             updated_at=now,
-            flavour=flavour,
+            expires_at=None if open_lifetime is None else now + open_lifetime,
+            declared_columns=declared_columns,
         )
         self._next_id += 1
         self._jobs[job.id] = job
@@ -197,15 +237,13 @@ class ImportBook:
         data: bytes,
         *,
         store: Store,
-        names: ColumnNames,
         max_batch_bytes: int,
         max_batches: int,
         daily_batch_limit: int | None,
         now: float,
     ) -> None:
         """Check one CSV batch against every rule before keeping any of it."""
-        if job.status != OPEN:
-            raise PardotError(161, f"{MESSAGES[161]}: it is {job.status}")
+        _require_open(job, now)
         if len(data) > max_batch_bytes:
             raise PardotError(165, f"{MESSAGES[165]} ({max_batch_bytes} bytes)")
         if job.batches >= max_batches:
@@ -214,7 +252,7 @@ class ImportBook:
             raise PardotError(164)
         header, rows = _read_csv(data)
         if job.header is None:
-            _check_header(header, job, store, names)
+            _check_header(header, job, store)
         elif header != job.header:
             raise PardotError(167)
         job.header = header
@@ -224,8 +262,7 @@ class ImportBook:
         self.daily_batches += 1
 
     def start(self, job: ImportJob, now: float) -> None:
-        if job.status != OPEN:
-            raise PardotError(161, f"{MESSAGES[161]}: it is {job.status}")
+        _require_open(job, now)
         if not job.batches:
             raise PardotError(161, "Import has no batches to process")
         job.status = WAITING
@@ -234,7 +271,7 @@ class ImportBook:
 
     # -- background processing ----------------------------------------------------------------
 
-    def settle(self, store: Store, names: dict[str, ColumnNames], now: float, delay: float) -> None:
+    def settle(self, store: Store, now: float, delay: float) -> None:
         """Move every queued import along, as Pardot's workers would have by `now`."""
         for job in self._jobs.values():
             if job.status not in (WAITING, PROCESSING) or job.ready_at is None:
@@ -243,12 +280,19 @@ class ImportBook:
             if waited >= delay:
                 if self._failures:
                     job.fail_after_rows = self._failures.pop(0)
-                _process(job, store, names[job.flavour])
+                _process(job, store)
                 job.status = COMPLETE
                 job.updated_at = now
             elif waited >= delay / 2 and job.status == WAITING:
                 job.status = PROCESSING
                 job.updated_at = now
+
+
+def _require_open(job: ImportJob, now: float) -> None:
+    if job.is_expired(now):
+        raise PardotError(161, f"{MESSAGES[161]}: it expired")
+    if job.status != OPEN:
+        raise PardotError(161, f"{MESSAGES[161]}: it is {job.status}")
 
 
 def _read_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
@@ -270,27 +314,36 @@ def _read_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
     return header, table[1:]
 
 
-def _check_header(header: list[str], job: ImportJob, store: Store, names: ColumnNames) -> None:
+def _check_header(header: list[str], job: ImportJob, store: Store) -> None:
+    flavour = job.flavour
     if len(set(header)) != len(header):
         raise PardotError(166, f"{MESSAGES[166]}: a column name is repeated")
     for name in header:
         if name in FORBIDDEN_COLUMNS:
             raise PardotError(180, f"{MESSAGES[180]}: {name} (not allowed in an import)")
-        if name in MATCH_COLUMNS or name in LIST_COLUMNS:
+        if flavour.is_special(name):
             continue
-        if names(store, name) is None:
+        if flavour.names(store, name) is None:
             raise PardotError(180, f"{MESSAGES[180]}: {name}")
-    if job.create_on_no_match or not any(name in MATCH_COLUMNS for name in header):
-        missing = [name for name in REQUIRED_FOR_CREATES if name not in header]
+    may_create = job.create_on_no_match or not any(n in flavour.match_columns for n in header)
+    if flavour.required_for_creates and may_create:
+        missing = [name for name in flavour.required_for_creates if name not in header]
         if missing:
             raise PardotError(
                 153,
                 f"{MESSAGES[153]}: {', '.join(missing)} (an import that may create prospects "
                 "needs these columns)",
             )
+    declared = job.declared_columns
+    if declared is not None and (len(declared) != len(header) or set(declared) != set(header)):
+        raise PardotError(
+            168,
+            f"{MESSAGES[168]}: the import declared {len(declared)} columns "
+            f"({', '.join(declared)}), the CSV has {len(header)} ({', '.join(header)})",
+        )
 
 
-def _process(job: ImportJob, store: Store, names: ColumnNames) -> None:
+def _process(job: ImportJob, store: Store) -> None:
     header = job.header or []
     for number, cells in enumerate(job.rows):
         if job.fail_after_rows is not None and number >= job.fail_after_rows:
@@ -298,7 +351,7 @@ def _process(job: ImportJob, store: Store, names: ColumnNames) -> None:
             job.errors.append((cells, MESSAGES[183]))
             continue
         try:
-            created = _apply_row(job, store, names, dict(zip(header, cells, strict=True)))
+            created = _apply_row(job, store, dict(zip(header, cells, strict=True)))
         except PardotError as error:
             job.errors.append((cells, error.message))
             continue
@@ -308,25 +361,18 @@ def _process(job: ImportJob, store: Store, names: ColumnNames) -> None:
             job.updated_count += 1
 
 
-def _apply_row(job: ImportJob, store: Store, names: ColumnNames, row: dict[str, str]) -> bool:
+def _apply_row(job: ImportJob, store: Store, row: dict[str, str]) -> bool:
     """Apply one row; True when it created a prospect."""
-    matches = [(name, row[name].strip()) for name in MATCH_COLUMNS if row.get(name, "").strip()]
-    if len(matches) > 1:
-        raise PardotError(
-            180, "Only one of matchId, matchEmail and matchSalesforceId may have a value in a row"
-        )
-    prospect = _match(store, matches[0], job.restore_deleted) if matches else None
-    if prospect is None and matches and not job.create_on_no_match:
-        name, value = matches[0]
-        raise _no_match(name, value)
+    flavour = job.flavour
+    prospect = flavour.find(job, store, row)
     changes: dict[str, Any] = {}
     for column, raw in row.items():
-        if column in MATCH_COLUMNS or column in LIST_COLUMNS:
-            continue  # lists are not emulated: their columns are accepted and ignored
-        stored = names(store, column)
+        if flavour.is_special(column):
+            continue
+        stored = flavour.names(store, column)
         assert stored is not None  # the header was checked
-        rule = job.rules.get(column, FieldRule())
-        if raw == "":
+        rule = job.rule(column)
+        if raw == "" or (flavour.whitespace_is_blank and raw.isspace()):
             if rule.null_overwrite and prospect is not None:
                 changes[stored] = None
             continue
@@ -343,29 +389,11 @@ def _apply_row(job: ImportJob, store: Store, names: ColumnNames, row: dict[str, 
     return False
 
 
-def _match(store: Store, match: tuple[str, str], restore_deleted: bool) -> Prospect | None:
-    name, value = match
-    if name == "matchId":
-        prospect = store.get(int(value)) if value.isdigit() else None
-        if prospect is not None and prospect.is_archived and not restore_deleted:
-            return None
-        return prospect
-    if name == "matchEmail":
-        found = store.latest(store.by_email(value))
-        if found is None and restore_deleted:
-            found = store.latest(store.by_email(value, archived=True))
-        return found
-    prospect = store.by_fid(value)
-    if prospect is not None and prospect.is_archived and not restore_deleted:
-        return None
-    return prospect
-
-
-def _no_match(name: str, value: str) -> PardotError:
-    # Pardot's own wording for each kind of identifier, so a reader (or a client mapping
-    # messages to codes) recognises them.
-    if name == "matchId":
+def not_found(kind: str, value: str) -> PardotError:
+    """A match value no prospect has, in Pardot's own wording for each kind of identifier, so a
+    reader (or a client mapping messages to codes) recognises it."""
+    if kind == "id":
         return PardotError(3, f"{MESSAGES[3]}: no prospect has id {value}")
-    if name == "matchSalesforceId":
+    if kind == "fid":
         return PardotError(77, f"{MESSAGES[77]}: no prospect has Salesforce id {value}")
     return PardotError(4, f"{MESSAGES[4]}: no prospect has email {value}")

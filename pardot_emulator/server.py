@@ -25,9 +25,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import control, v5, v5_imports, v34
+from . import control, v4_imports, v5, v5_imports, v34
 from .clock import Clock
-from .context import ApiContext, ApiResult, ImportLimits, Reply
+from .context import OPEN_LIFETIME, ApiContext, ApiResult, ImportLimits, Reply
 from .errors import PardotError
 from .faults import FaultPlan
 from .gate import Knobs, Verdict, admit
@@ -74,6 +74,7 @@ class PardotEmulator:
         import_daily_batch_limit: int | None = None,
         import_max_batch_bytes: int = MAX_BATCH_BYTES,
         import_max_batches: int = MAX_BATCHES,
+        import_open_lifetime: float = OPEN_LIFETIME,
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: dict[str, str] | None = None,
@@ -96,6 +97,8 @@ class PardotEmulator:
         self.import_daily_batch_limit = import_daily_batch_limit
         self.import_max_batch_bytes = import_max_batch_bytes
         self.import_max_batches = import_max_batches
+        # Seconds a v4 import may stay Open before it expires.
+        self.import_open_lifetime = import_open_lifetime
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
 
         self._host = host
@@ -252,8 +255,7 @@ class PardotEmulator:
 
     def _settle_imports(self) -> None:
         """Imports move on in the background at Pardot; here, whenever anyone looks."""
-        names = {"v5": v5_imports.v5_column}
-        self._imports.settle(self._store, names, self._store.clock.now(), self.import_delay)
+        self._imports.settle(self._store, self._store.clock.now(), self.import_delay)
 
     # -- request handling (called from connection threads) --------------------------------
 
@@ -307,6 +309,16 @@ class PardotEmulator:
                 run=lambda ctx: v5.handle(ctx, request5),
                 encode_result=_v5_result,
                 encode_error=_v5_error,
+            )
+        if v4_imports.is_import_path(path):
+            request4 = v4_imports.V4ImportRequest(
+                method, path, body, headers.get("Content-Type") or ""
+            )
+            return _ApiCall(
+                endpoint=request4.key,
+                run=lambda ctx: v4_imports.handle(ctx, request4),
+                encode_result=v4_imports.encode_result,
+                encode_error=_v5_error,  # UNCONFIRMED: the v4 import errors as v5's
             )
         params = {name: list(values) for name, values in query_params.items()}
         if "json" not in (headers.get("Content-Type") or "").lower():
@@ -370,6 +382,7 @@ class PardotEmulator:
                 self.import_max_batch_bytes,
                 self.import_max_batches,
                 self.import_daily_batch_limit,
+                self.import_open_lifetime,
             ),
         )
         with self._lock:

@@ -8,7 +8,9 @@
     GET   /api/v5/imports/{id}/do/downloadErrors   once Complete: a redirect to the error CSV
 
 The checks and the processing are in ``imports``; this module is the v5 request and answer
-shapes. Handlers run with the emulator lock held.
+shapes, and what v5 columns mean (``V5``: camelCase names, custom fields ``<fieldId>__c``, the
+match columns ``matchId`` / ``matchEmail`` / ``matchSalesforceId``, rows that match nothing
+created with ``createOnNoMatch``). Handlers run with the emulator lock held.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from .clock import render_iso
 from .context import ApiContext, ApiResult, json_object
 from .errors import MESSAGES, PardotError
-from .imports import COMPLETE, MATCH_COLUMNS, FieldRule, ImportJob
+from .imports import COMPLETE, FieldRule, Flavour, ImportJob, not_found
 from .multipart import is_multipart, parts
-from .store import Store
+from .store import Prospect, Store
 
 if TYPE_CHECKING:
     from .v5 import V5Request
@@ -57,9 +59,64 @@ def route(method: str, path: str) -> str | None:
     return None
 
 
+MATCH_COLUMNS = ("matchId", "matchEmail", "matchSalesforceId")
+LIST_COLUMNS = ("addToList", "removeFromList")
+# What a header needs when its rows may create prospects.
+REQUIRED_FOR_CREATES = ("email", "campaignId")
+
+
 def v5_column(store: Store, name: str) -> str | None:
     """The stored field a v5 import column writes: camelCase names and ``<fieldId>__c``."""
     return store.v5_writable_name(name)
+
+
+def find_v5(job: ImportJob, store: Store, row: dict[str, str]) -> Prospect | None:
+    """At most one match value; a row without one, or (with createOnNoMatch) matching nothing,
+    creates."""
+    matches = [(name, row[name].strip()) for name in MATCH_COLUMNS if row.get(name, "").strip()]
+    if len(matches) > 1:
+        raise PardotError(
+            180, "Only one of matchId, matchEmail and matchSalesforceId may have a value in a row"
+        )
+    if not matches:
+        return None
+    prospect = _match(store, matches[0], job.restore_deleted)
+    if prospect is None and not job.create_on_no_match:
+        name, value = matches[0]
+        raise not_found(_KINDS[name], value)
+    return prospect
+
+
+_KINDS = {"matchId": "id", "matchSalesforceId": "fid", "matchEmail": "email"}
+
+
+def _match(store: Store, match: tuple[str, str], restore_deleted: bool) -> Prospect | None:
+    name, value = match
+    if name == "matchId":
+        prospect = store.get(int(value)) if value.isdigit() else None
+        if prospect is not None and prospect.is_archived and not restore_deleted:
+            return None
+        return prospect
+    if name == "matchEmail":
+        found = store.latest(store.by_email(value))
+        if found is None and restore_deleted:
+            found = store.latest(store.by_email(value, archived=True))
+        return found
+    prospect = store.by_fid(value)
+    if prospect is not None and prospect.is_archived and not restore_deleted:
+        return None
+    return prospect
+
+
+V5 = Flavour(
+    name="v5",
+    match_columns=MATCH_COLUMNS,
+    names=v5_column,
+    find=find_v5,
+    ignored_columns=LIST_COLUMNS,  # lists are not emulated: accepted and ignored
+    required_for_creates=REQUIRED_FOR_CREATES,
+    null_overwrite_default=False,
+)
 
 
 def _import_id(req: V5Request) -> str:
@@ -182,7 +239,7 @@ def _create(ctx: ApiContext, req: V5Request) -> ApiResult:
     restore_deleted = _flag(data, "restoreDeleted")
     book = ctx.imports
     job = book.create(
-        flavour="v5",
+        flavour=V5,
         create_on_no_match=create_on_no_match,
         restore_deleted=restore_deleted,
         rules=rules,
@@ -207,7 +264,6 @@ def _add(ctx: ApiContext, job: ImportJob, data: bytes) -> None:
         job,
         data,
         store=ctx.store,
-        names=v5_column,
         max_batch_bytes=limits.max_batch_bytes,
         max_batches=limits.max_batches,
         daily_batch_limit=limits.daily_batch_limit,
@@ -271,4 +327,4 @@ OPS: dict[str, Callable[[ApiContext, V5Request], ApiResult]] = {
     "v5.imports.downloadErrors": _download_errors,
 }
 
-__all__ = ["ERROR_FILES", "MATCH_COLUMNS", "OPS", "route", "v5_column"]
+__all__ = ["ERROR_FILES", "MATCH_COLUMNS", "OPS", "V5", "route", "v5_column"]

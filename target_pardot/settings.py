@@ -34,8 +34,11 @@ LOOKUP_STRATEGIES = ("auto", "read", "scan")
 SYNC_MODES = ("upsert", "update_only", "create_only")
 EMPTY_LOOKUP_POLICIES = ("match_by_email", "create", "reject")
 WRITE_METHODS = ("api", "import", "auto")
-# API versions whose dialect can write through Pardot's Import API.
-IMPORT_API_VERSIONS = (5,)
+# API versions whose dialect can write through Pardot's Import API (v4's and v5's).
+IMPORT_API_VERSIONS = (4, 5)
+# ...and those whose imports create prospects, which then need a campaign (v4 imports only
+# update: its creates go through batchUpsert, where campaign_id stays optional).
+CREATING_IMPORT_VERSIONS = (5,)
 # Records per sink batch in import and auto modes (unless batch_size_rows says otherwise): an
 # import is finished inside the batch that holds its records, and a few calls per import pay
 # off only for large ones.
@@ -207,19 +210,22 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         allowed_values=list(WRITE_METHODS),
         description="How prospects are written: api (the prospect endpoints, as the matching "
         "table describes), import (Pardot's Import API: CSV batches that Pardot applies in the "
-        "background, a few calls per up to 50,000 records; needs api_version 5 and campaign_id) "
-        "or auto (import a batch that holds more than import_threshold prospects, api "
-        "otherwise). Named write_method because singer-sdk's own load_method setting means "
-        "something else.",
+        "background, a few calls per up to 50,000 records; api_version 4 or 5: v5 imports "
+        "every write and needs campaign_id, v4 imports the updates of existing prospects and "
+        "still creates through batchUpsert) or auto (import a "
+        "batch that holds more than import_threshold prospects to import, api otherwise). "
+        "Named write_method because singer-sdk's own load_method setting means something "
+        "else.",
     ),
     th.Property(
         "import_threshold",
         th.IntegerType,
         default=1000,
-        description="write_method auto: a batch with more prospects than this is imported. "
-        "Below it the API costs at most this many calls in v5 and reports each record at once; "
-        "above it an import's fixed cost (a few calls: create, start, polls; plus Pardot's "
-        "processing time) is far cheaper against the daily quota.",
+        description="write_method auto: a batch with more prospects than this to import (v4: "
+        "to update) is imported. Below it the API costs at most this many calls in v5 (a "
+        "fiftieth of it in v4) and reports each record at once; above it an import's fixed "
+        "cost (a few calls: create, start, polls; plus Pardot's processing time) is far "
+        "cheaper against the daily quota.",
     ),
     th.Property(
         "import_state_path",
@@ -559,16 +565,19 @@ def _write_method_problems(values: Mapping[str, Any]) -> list[str]:
         )
     if method == "api":
         return problems
-    if values["api_version"] not in IMPORT_API_VERSIONS:
+    version = values["api_version"]
+    if version not in IMPORT_API_VERSIONS:
         problems.append(
-            f"write_method {method} needs api_version 5: the Import API is implemented for v5 "
-            "only (v5 works for every business unit)"
+            f"write_method {method} needs api_version 4 or 5: Pardot's Import API is used "
+            "through v4 and v5 only (a business unit on v3 can use api_version 5, which works "
+            "for every business unit; v3 batches already write 50 records a call)"
         )
-    if values.get("campaign_id") is None:
+    elif version in CREATING_IMPORT_VERSIONS and values.get("campaign_id") is None:
         problems.append(
-            f"write_method {method} needs campaign_id: Pardot's Import API requires a campaignId "
-            "column for the prospects an import may create; set campaign_id to the campaign new "
-            "prospects should join (Pardot: Marketing > Campaigns, the id in the campaign's URL)"
+            f"write_method {method} needs campaign_id with api_version {version}: Pardot's "
+            "Import API requires a campaignId column for the prospects an import may create; "
+            "set campaign_id to the campaign new prospects should join (Pardot: Marketing > "
+            "Campaigns, the id in the campaign's URL)"
         )
     return problems
 

@@ -246,12 +246,15 @@ def test_write_method_defaults_to_the_api_with_an_import_threshold_of_1000() -> 
 
 
 @pytest.mark.parametrize("method", ["import", "auto"])
-def test_importing_needs_api_version_5_and_a_campaign(method: str) -> None:
+def test_importing_needs_api_version_4_or_5_and_in_v5_a_campaign(method: str) -> None:
     assert settings(write_method=method, api_version=5, campaign_id=7).write_method == method
-    text = problems(write_method=method, api_version=4, campaign_id=7)
-    assert "needs api_version 5" in text
+    text = problems(write_method=method, api_version=3, campaign_id=7)
+    assert f"write_method {method} needs api_version 4 or 5" in text
     text = problems(write_method=method, api_version=5)
-    assert f"write_method {method} needs campaign_id" in text and "set campaign_id" in text
+    assert f"write_method {method} needs campaign_id with api_version 5" in text
+    assert "set campaign_id" in text
+    # v4 imports only update; its creates go through batchUpsert, where a campaign is optional.
+    assert settings(write_method=method, api_version=4).write_method == method
 
 
 def test_write_method_and_import_threshold_are_checked() -> None:

@@ -65,6 +65,7 @@ MESSAGE_CODES: tuple[tuple[str, int], ...] = (
     ("a prospect with the specified email address already exists", 9),
     ("invalid number entered for field", 56),
     ("invalid date entered for field", 57),
+    ("prospect is archived", 132),
     ("you have exceeded your concurrent request limit", 66),
     ("daily api rate limit met", 122),
 )

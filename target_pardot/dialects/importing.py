@@ -3,16 +3,23 @@
 The plan is the same as in api mode (the dialect's pure `plan()`, after finding); only the
 writing differs. Each step becomes one CSV row (the dialect's `ImportRows` says how):
 
+    v5 (v5/imports.py)
     UPDATE (a known prospect id)   -> a row matched by matchId       in an "update" import
     UPSERT_BY_EMAIL                -> a row matched by matchEmail    in an "upsert" import
     CREATE                         -> a row with no match value      in an "upsert" import
+    v4 (v4_imports.py)
+    UPDATE (a known prospect id)   -> a row matched by prospect_id    in an "update" import
+    UPDATE (a Salesforce id only)  -> a row matched by salesforce_fid in an "update" import
+    CREATE                         -> through the API: a v4 import row cannot create
 
-An update import has createOnNoMatch off, so an id no prospect has is an error row (a reject,
-as in api mode) rather than a new prospect; an upsert import has it on, with campaignId given
-only to the prospects it creates (overwrite false). Steps a CSV cannot express go through the
-API as before: values that clear a field (an empty cell cannot tell "clear" from "leave
-alone" row by row), multi-value lists, and an id given with a fid (the agreement check is a
-read).
+An update import never creates (v5: createOnNoMatch off), so an id no prospect has is an error
+row rather than a new prospect: a reject, as in v5's api mode, or (v4, where batchUpsert would
+create one for a record with an email) the step goes through the API after all
+(`ImportRows.through_api_after`). A v5 upsert import has createOnNoMatch on, with campaignId
+given only to the prospects it creates (overwrite false). Empty cells never clear a field
+(nullOverwrite false). Steps a CSV cannot express go through the API as before: values that
+clear a field (an empty cell cannot tell "clear" from "leave alone" row by row), multi-value
+lists, and an id given with a fid (the agreement check is a read).
 
 One import, start to finish, inside the sink's process_batch, so STATE never passes records
 whose import did not complete:
@@ -124,8 +131,17 @@ class ImportApi(Protocol):
     """One API version's Import API calls."""
 
     def create(
-        self, *, create_on_no_match: bool, rules: dict[str, dict[str, bool]], first_batch: bytes
-    ) -> int: ...
+        self,
+        *,
+        kind: str,
+        header: list[str],
+        rules: dict[str, dict[str, bool]],
+        first_batch: bytes,
+    ) -> int:
+        """Make an import of `kind` (UPDATE_IMPORT: no row may create; UPSERT_IMPORT) holding
+        `first_batch`, whose columns are `header`; `rules` are the overwrite / nullOverwrite of
+        each column but the match columns. Its id."""
+        ...
 
     def add_batch(self, import_id: int, number: int, batch: bytes) -> None: ...
 
@@ -140,11 +156,19 @@ class ImportRows(Protocol):
     """One API version's CSV columns."""
 
     match_columns: tuple[str, ...]
-    campaign_column: str
+    # Written only into prospects an import creates (overwrite false); None: imports never
+    # create in this version.
+    campaign_column: str | None
     required_for_creates: tuple[str, ...]
 
     def row_for(self, step: Step) -> Row | None:
         """The step's row, or None when it must go through the API."""
+        ...
+
+    def through_api_after(self, row: Row, reason: str) -> bool:
+        """Whether a row the import refused for `reason` goes through the API instead of the
+        reject file, because the API would not refuse it (v4: batchUpsert creates a prospect
+        for an id or Salesforce id no prospect has, where an import row only fails)."""
         ...
 
 
@@ -277,8 +301,10 @@ class ImportWriter:
     # writing ---------------------------------------------------------------------------------
 
     def write(self, steps: list[Step]) -> list[Step]:
-        """Import what a CSV can express; return the steps that must go through the API."""
+        """Import what a CSV can express; return the steps that must go through the API: the
+        ones a row cannot express, and rows the import refused that the API would not."""
         by_kind: dict[str, list[Row]] = defaultdict(list)
+        # Appended to while importing; local, as several sinks may write at once.
         through_api: list[Step] = []
         for step in steps:
             row = self._rows.row_for(step)
@@ -291,13 +317,13 @@ class ImportWriter:
                 by_kind[row.kind].append(row)
         for kind in (UPDATE_IMPORT, UPSERT_IMPORT):
             if by_kind[kind]:
-                self._import_with_retries(kind, by_kind[kind])
+                self._import_with_retries(kind, by_kind[kind], through_api)
         return through_api
 
-    def _import_with_retries(self, kind: str, rows: list[Row]) -> None:
+    def _import_with_retries(self, kind: str, rows: list[Row], through_api: list[Step]) -> None:
         pending = rows
         for round_number in range(1, IMPORT_ROUNDS + 2):
-            pending = self._import(kind, pending)
+            pending = self._import(kind, pending, through_api)
             if not pending:
                 return
             if round_number <= IMPORT_ROUNDS:
@@ -310,19 +336,19 @@ class ImportWriter:
             '(Pardot: "An internal error occurred"); stopping so the next run sends them again'
         )
 
-    def _import(self, kind: str, rows: list[Row]) -> list[Row]:
+    def _import(self, kind: str, rows: list[Row], through_api: list[Step]) -> list[Row]:
         """Import the rows (in as many imports as Pardot's limits need); the rows to retry."""
         retry: list[Row] = []
         for chunk in _imports_of(rows, self._rows):
-            retry.extend(self._one_import(kind, chunk))
+            retry.extend(self._one_import(kind, chunk, through_api))
         return retry
 
-    def _one_import(self, kind: str, rows: list[Row]) -> list[Row]:
+    def _one_import(self, kind: str, rows: list[Row], through_api: list[Step]) -> list[Row]:
         header = _header(rows, self._rows)
         batches = _batches(header, rows)
         import_id = self._send(kind, header, rows, batches)
         status = self._wait(import_id, None)
-        retry = self._process(kind, import_id, header, rows, status)
+        retry = self._process(kind, import_id, header, rows, status, through_api)
         self.ledger.forget(import_id)
         return retry
 
@@ -336,7 +362,7 @@ class ImportWriter:
         creates = Counter(row.digest() for row in rows if row.creates)
         attempts = self._settings.max_retries + 1
         for _ in range(attempts):
-            import_id = self._create(kind, rules, batches[0])
+            import_id = self._create(kind, header, rules, batches[0])
             if import_id is None:
                 continue
             self.ledger.record(LedgerEntry(import_id, kind, now_text(), creates))
@@ -361,11 +387,11 @@ class ImportWriter:
             "the next run sends these records again"
         )
 
-    def _create(self, kind: str, rules: dict[str, dict[str, bool]], first: bytes) -> int | None:
+    def _create(
+        self, kind: str, header: list[str], rules: dict[str, dict[str, bool]], first: bytes
+    ) -> int | None:
         try:
-            return self._api.create(
-                create_on_no_match=kind == UPSERT_IMPORT, rules=rules, first_batch=first
-            )
+            return self._api.create(kind=kind, header=header, rules=rules, first_batch=first)
         except AmbiguousWriteError as error:
             # Whatever it made is never started, so it changes nothing (Pardot expires it).
             logger.info("%s; an import it may have made is left unstarted; creating another", error)
@@ -407,7 +433,13 @@ class ImportWriter:
     # results ---------------------------------------------------------------------------------
 
     def _process(
-        self, kind: str, import_id: int, header: list[str], rows: list[Row], status: ImportStatus
+        self,
+        kind: str,
+        import_id: int,
+        header: list[str],
+        rows: list[Row],
+        status: ImportStatus,
+        through_api: list[Step],
     ) -> list[Row]:
         """Rejects and counts from a finished import; the rows that failed transiently."""
         failed: dict[int, str] = {}  # index into rows -> Pardot's reason
@@ -421,6 +453,8 @@ class ImportWriter:
                 done.append(row)
             elif _transient(reason):
                 retry.append(row)
+            elif self._rows.through_api_after(row, reason):
+                through_api.append(row.step)
             else:
                 self._reject(row, reason)
         self._count(kind, done, status)
@@ -502,7 +536,7 @@ def _raise_clearly(error: PardotAPIError) -> NoReturn:
             "Pardot's daily limit of Import API batches for this business unit is used up "
             f"(error 164: {error.message}). Nothing of this batch was imported; the next run "
             "sends it again once the limit resets, or set write_method api to send it through "
-            "the API now (v5: 1 call per record)."
+            "the API now (v5: 1 call per record; v4: 50 records a call)."
         ) from error
     raise error
 

@@ -8,6 +8,11 @@ existing prospect (finder.py) and is an UPDATE of it; only when none matches is 
 claiming a prospect with the email whose lookup field is empty: on_empty_lookup). Everything
 goes out as batchUpsert, 50 a call (batchUpdate in sync_mode update_only, which never creates).
 A create whose answer was lost is looked for before it is sent again.
+
+With write_method import (or auto, for a batch with more than import_threshold updates) the
+UPDATE steps go through Pardot's v4 Import API instead (v4_imports.py, importing.py): rows
+matched by prospect_id or salesforce_fid. A v4 import cannot create, so creates, and the steps
+a CSV row cannot express, still go out in batches as above.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from target_pardot.dialects.base import (
 )
 from target_pardot.dialects.batches import BatchWriter, WriteItem, apply_outcome, write_resolving
 from target_pardot.dialects.customfields import load_v34_catalog, probe_v34_prospects
+from target_pardot.dialects.importing import ImportWriter
+from target_pardot.dialects.imports_state import ImportLedger
+from target_pardot.dialects.v4_imports import V4ImportApi, V4ImportRows
 from target_pardot.errors import PardotAPIError
 from target_pardot.fields import FieldCatalog
 from target_pardot.finder import Candidate, ProspectFinder
@@ -136,6 +144,14 @@ class V4Dialect:
             report=tools.report,
             executor=tools.read_executor,
         )
+        self.imports = ImportWriter(
+            api=V4ImportApi(tools.client, settings),
+            rows=V4ImportRows(settings),
+            ledger=ImportLedger.for_settings(settings, api="v4"),
+            settings=settings,
+            report=tools.report,
+            on_applied=self._applied_by_import,
+        )
 
     def load_catalog(self) -> FieldCatalog:
         return load_v34_catalog(self._tools.client, version=4)
@@ -148,10 +164,10 @@ class V4Dialect:
         )
 
     def resume(self) -> None:
-        """Nothing to resume: this version writes only through the prospect endpoints."""
+        self.imports.resume()
 
     def close(self) -> None:
-        pass
+        self.imports.ledger.close()
 
     def require_identity(self, identify: Identify) -> None:
         require_some_identity(identify)
@@ -170,9 +186,15 @@ class V4Dialect:
         settings = self._tools.settings
         report = self._tools.report
         settle_unsent(plan, report)
+        steps = plan.of(Action.UPDATE, Action.CREATE)
+        # Noted before anything of this batch is sent: what its creates made is above it.
+        since = self.finder.watermark()
+        # A v4 import only updates: auto weighs the updates, not the creates it cannot take.
+        if self.imports.wanted(plan.of(Action.UPDATE)):
+            steps = self.imports.write(steps)  # what an import row cannot say goes on below
         items: list[WriteItem] = []
         claiming: set[int] = set()
-        for step in plan.of(Action.UPDATE, Action.CREATE):
+        for step in steps:
             if step.action is Action.UPDATE and step.prospect_id is not None:
                 items.append(update_item(step.group, step.prospect_id, fid=step.fid))
             elif step.action is Action.UPDATE:
@@ -184,8 +206,6 @@ class V4Dialect:
         # batchUpsert creates a prospect for an id or fid Pardot does not know (when the item
         # has an email); update_only must never create, and batchUpdate never does.
         operation = "batchUpdate" if settings.sync_mode == "update_only" else "batchUpsert"
-        # Noted before anything of this batch is sent: what its creates made is above it.
-        since = self.finder.watermark()
         outcome = write_resolving(
             self._writer,
             operation,
@@ -197,6 +217,16 @@ class V4Dialect:
             if id(item.group) in claiming:
                 report.claimed(stream=item.group.stream)
         apply_outcome(outcome, report, self._tools.on_applied, self.finder)
+
+    def _applied_by_import(self, step: Step, result: Result) -> None:
+        """What api mode keeps after a write: skip_unchanged's record of what Pardot holds,
+        the finder's index, and the claim of a prospect whose lookup field was empty."""
+        group = step.group
+        self._tools.on_applied(group)
+        if step.prospect_id is not None:
+            self.finder.remember_updated(step.prospect_id, group)
+        if step.claims:
+            self._tools.report.claimed(stream=group.stream)
 
     def _resolve_lost(self, items: list[WriteItem], since: int) -> list[WriteItem]:
         """After a lost answer: creates Pardot did apply become updates of what they made."""

@@ -94,12 +94,18 @@ class FakeApi:
             raise AmbiguousWriteError(f"v5.imports.{method}", "connection reset")
 
     def create(
-        self, *, create_on_no_match: bool, rules: dict[str, dict[str, bool]], first_batch: bytes
+        self,
+        *,
+        kind: str,
+        header: list[str],
+        rules: dict[str, dict[str, bool]],
+        first_batch: bytes,
     ) -> int:
         self.calls["create"] += 1
         import_id = len(self.imports) + 1
+        assert first_batch.decode().splitlines()[0] == ",".join(header)
         self.imports[import_id] = {
-            "create": create_on_no_match,
+            "create": kind == UPSERT_IMPORT,
             "rules": rules,
             "batches": [first_batch],
             "status": "Open",
@@ -460,12 +466,14 @@ def test_resume_waits_for_started_imports_and_skips_the_creates_they_applied(
     steps = [create("a@x.com"), create("a@x.com"), create("bad@x.com"), upsert("u@x.com")]
     rows = [crashed.rows.row_for(step) for step in steps]
     # What a run that died after starting its import leaves: the import, and its entry.
-    crashed.api.create(create_on_no_match=True, rules={}, first_batch=_csv(rows))
+    crashed.api.create(kind=UPSERT_IMPORT, header=_header(rows), rules={}, first_batch=_csv(rows))
     crashed.api.start(1)
     crashed.ledger.record(
         LedgerEntry(1, UPSERT_IMPORT, "t", Counter(r.digest() for r in rows[:3] if r))
     )
-    never_started = crashed.api.create(create_on_no_match=True, rules={}, first_batch=_csv(rows))
+    never_started = crashed.api.create(
+        kind=UPSERT_IMPORT, header=_header(rows), rules={}, first_batch=_csv(rows)
+    )
     crashed.ledger.record(LedgerEntry(never_started, UPSERT_IMPORT, "t", Counter()))
 
     crashed.writer.resume()
@@ -498,8 +506,12 @@ def test_in_api_mode_resume_costs_nothing_without_a_ledger(tmp_path: Path) -> No
     assert not harness.ledger.path.exists()
 
 
+def _header(rows: list[Row | None]) -> list[str]:
+    return sorted({column for row in rows if row for column in row.cells})
+
+
 def _csv(rows: list[Row | None]) -> bytes:
-    header = sorted({column for row in rows if row for column in row.cells})
+    header = _header(rows)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)

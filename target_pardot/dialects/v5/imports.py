@@ -39,8 +39,14 @@ class V5ImportApi:
         self._client = client
 
     def create(
-        self, *, create_on_no_match: bool, rules: dict[str, dict[str, bool]], first_batch: bytes
+        self,
+        *,
+        kind: str,
+        header: list[str],
+        rules: dict[str, dict[str, bool]],
+        first_batch: bytes,
     ) -> int:
+        create_on_no_match = kind == UPSERT_IMPORT
         spec = {
             "operation": "Upsert",
             "object": "Prospect",
@@ -135,6 +141,10 @@ class V5ImportRows:
             names["matchEmail"] = "email"
         cells["campaignId"] = str(self._settings.campaign_id)
         return Row(step, UPSERT_IMPORT, cells, names)
+
+    def through_api_after(self, row: Row, reason: str) -> bool:
+        # The rows are what api mode would send; the API would refuse them the same way.
+        return False
 
 
 def _text(value: Any) -> str:
