@@ -60,7 +60,11 @@ def sync(
 
 def summary_counts(result: TargetRun) -> dict[str, int]:
     found = re.findall(r"(\d+) (created|updated|rejected|unchanged)", result.summary)
-    return {name: int(n) for n, name in found}
+    counts = {name: int(n) for n, name in found}
+    claimed = re.search(r"(\d+) of the updates claimed", result.stderr)
+    if claimed:
+        counts["claimed"] = int(claimed.group(1))
+    return counts
 
 
 def holdings(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
@@ -78,6 +82,8 @@ def seeded(make_emulator: Callable[..., PardotEmulator]) -> PardotEmulator:
         emulator.add_prospect(
             f"p{n}@example.com", first_name="Old", org_id=f"u{n}", created_at=LONG_AGO
         )
+    # Made before the lookup field was used: a lookup record with its email claims it.
+    emulator.add_prospect("p2@example.com", first_name="Unclaimed", created_at=LONG_AGO)
     emulator.add_prospect("twin@example.com", first_name="Older", created_at=LONG_AGO)
     emulator.add_prospect("twin@example.com", first_name="Newer", created_at=LONG_AGO)
     # Written to by id only: two identities of one batch naming the same prospect are written
@@ -135,6 +141,8 @@ def test_an_import_leaves_pardot_as_api_mode_does(
 
     assert holdings(by_import) == holdings(by_api)
     assert summary_counts(imported) == summary_counts(api)
+    if "lookup_field" in extra:
+        assert summary_counts(imported)["claimed"] == 1
     assert [(r["field"], r["code"]) for r in imported.rejects] == [
         (r["field"], r["code"]) for r in api.rejects
     ]
