@@ -22,10 +22,17 @@ class PardotSink(BatchSink):
         # Every stream's sink shares the target's run: one token, one concurrency limit, one
         # custom field list and one scan index, whatever the number of streams.
         self.run: PardotRun = target.pardot_run
+        self._max_size: int | None = None
         super().__init__(target, *args, **kwargs)
 
     @property
     def max_size(self) -> int:
+        # Asked for every record (is_full): worked out once, from settings fixed for the run.
+        if self._max_size is None:
+            self._max_size = self._batch_limit()
+        return self._max_size
+
+    def _batch_limit(self) -> int:
         # An import is finished inside process_batch, so the SDK (which writes STATE only after
         # every sink's batch is processed) never passes records whose import did not complete;
         # a batch as large as an import is what makes importing pay.
