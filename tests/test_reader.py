@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from singer_sdk.exceptions import RecordsWithoutSchemaException
@@ -39,6 +40,15 @@ def test_a_record_before_its_streams_schema_is_named_by_line_and_stream() -> Non
 def test_records_after_their_schema_are_read() -> None:
     record = {"type": "RECORD", "stream": "users", "record": {"email": "a@example.com"}}
     assert read(SCHEMA, record) == [SCHEMA, record]
+
+
+def test_numbers_are_read_as_the_sdk_reads_them() -> None:
+    # Fractions as Decimal (no float rounding of a tap's 0.1), whole numbers as int.
+    record = {"type": "RECORD", "stream": "users", "record": {"score": 0.1, "seats": 40}}
+    [_, seen] = read(SCHEMA, record)
+    assert seen["record"] == {"score": Decimal("0.1"), "seats": 40}
+    assert type(seen["record"]["score"]) is Decimal
+    assert type(seen["record"]["seats"]) is int
 
 
 def test_a_message_without_a_required_key_is_named_by_line_without_its_content() -> None:
