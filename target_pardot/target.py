@@ -228,6 +228,10 @@ def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
         # of a second of CPU per 100,000 records. Records and everything made later are
         # collected as usual.
         gc.freeze()
+        # Records are trees of dicts and lists, freed by reference counting the moment a batch
+        # is done; cycles are rare. Collecting young objects every 50,000 allocations instead of
+        # every 700 saves about a tenth of the target's CPU and holds back only cyclic garbage.
+        gc.set_threshold(50_000, 20, 100)
         token = _current_target.set(None)
         try:
             result = callback(*args, **kwargs)
