@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.request import ProxyHandler, Request, build_opener
 
@@ -288,3 +292,78 @@ def test_query_strings_and_bodies_are_encoded_as_requests_would() -> None:
     assert headers["Content-Type"].startswith("multipart/form-data; boundary=")
     assert b'name="input"\r\n' in (body or b"")
     assert b'name="file"; filename="b.csv"' in (body or b"")
+
+
+# TLS ----------------------------------------------------------------------------------------
+
+
+def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def https_server(servers: list[ThreadingHTTPServer], tmp_path: Path) -> tuple[str, Path]:
+    cert_path, key_path = _self_signed_certificate(tmp_path)
+    server, _ = _serve(lambda handler: (200, {"Content-Type": "application/json"}, b"{}"))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    servers.append(server)
+    return f"https://127.0.0.1:{server.server_port}", cert_path
+
+
+def test_https_is_verified_against_the_ca_bundle_requests_would_use(
+    https_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert_path = https_server
+    _no_proxy_environment(monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_path))
+    transport = transport_for(url, requests.Session(), pool_size=2)
+    assert isinstance(transport, DirectTransport)
+    answer = transport.send("GET", f"{url}/api/x", headers={}, body=None, timeout=TIMEOUT)
+    assert (answer.status, answer.json()) == (200, {})
+
+
+def test_an_https_certificate_no_trusted_ca_signed_is_refused(
+    https_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _ = https_server
+    _no_proxy_environment(monkeypatch)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    transport = transport_for(url, requests.Session(), pool_size=2)
+    with pytest.raises(SendError, match="SSLError"):
+        transport.send("GET", f"{url}/api/x", headers={}, body=None, timeout=TIMEOUT)
