@@ -130,7 +130,13 @@ class DirectTransport:
         timeout: tuple[float, float],
         follow_redirects: bool = False,
     ) -> HttpAnswer:
-        headers = {"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate", **headers}
+        # requests' default headers, so Pardot sees the same request either way.
+        headers = {
+            "User-Agent": self._user_agent,
+            "Accept-Encoding": "gzip, deflate",
+            "Accept": "*/*",
+            **headers,
+        }
         limit = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         redirected = False
         for _ in range(MAX_REDIRECTS + 1):
