@@ -389,6 +389,26 @@ def _apply_row(job: ImportJob, store: Store, row: dict[str, str]) -> bool:
     return False
 
 
+def check_spec(
+    data: dict[str, Any], allowed: frozenset[str], *, status_key: str, has_batch: bool
+) -> bool:
+    """Check an import's create body (both versions: Upsert of Prospect only, a status of
+    Ready or none); whether it asks to be queued at once."""
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise PardotError(154, f"{MESSAGES[154]}: {unknown[0]}")
+    if data.get("operation") != "Upsert":
+        raise PardotError(154, f"{MESSAGES[154]}: operation (only Upsert is supported)")
+    if data.get("object") != "Prospect":
+        raise PardotError(154, f"{MESSAGES[154]}: object (only Prospect is supported)")
+    status = data.get(status_key)
+    if status not in (None, "Ready"):
+        raise PardotError(154, f"{MESSAGES[154]}: {status_key}")
+    if status == "Ready" and not has_batch:
+        raise PardotError(161, "Import has no batches to process")
+    return status == "Ready"
+
+
 def not_found(kind: str, value: str) -> PardotError:
     """A match value no prospect has, in Pardot's own wording for each kind of identifier, so a
     reader (or a client mapping messages to codes) recognises it."""

@@ -66,7 +66,7 @@ from typing import Any
 from .context import ApiContext, ApiResult, ImportLimits, Reply, json_object
 from .errors import MESSAGES, PardotError
 from .fields import WRITABLE
-from .imports import COMPLETE, OPEN, FieldRule, Flavour, ImportJob, not_found
+from .imports import COMPLETE, OPEN, FieldRule, Flavour, ImportJob, check_spec, not_found
 from .multipart import is_multipart, parts
 from .render import JSON_TYPE
 from .store import Prospect, Store
@@ -249,18 +249,7 @@ def render(ctx: ApiContext, job: ImportJob) -> dict[str, Any]:
 
 def _create(ctx: ApiContext, req: V4ImportRequest) -> ApiResult:
     data, csv_data = _input(req)
-    unknown = sorted(set(data) - _INPUT_KEYS)
-    if unknown:
-        raise PardotError(154, f"{MESSAGES[154]}: {unknown[0]}")
-    if data.get("operation") != "Upsert":
-        raise PardotError(154, f"{MESSAGES[154]}: operation (only Upsert is supported)")
-    if data.get("object") != "Prospect":
-        raise PardotError(154, f"{MESSAGES[154]}: object (only Prospect is supported)")
-    state = data.get("state")
-    if state not in (None, "Ready"):
-        raise PardotError(154, f"{MESSAGES[154]}: state")
-    if state == "Ready" and csv_data is None:
-        raise PardotError(161, "Import has no batches to process")
+    ready = check_spec(data, _INPUT_KEYS, status_key="state", has_batch=csv_data is not None)
     declared, rules = _columns(data.get("columns"))
     now = ctx.store.clock.now()
     book = ctx.imports
@@ -279,7 +268,7 @@ def _create(ctx: ApiContext, req: V4ImportRequest) -> ApiResult:
         except PardotError:
             book.discard(job)  # a create whose file is refused keeps nothing
             raise
-        if state == "Ready":
+        if ready:
             book.start(job, now)
     return ApiResult(200, render(ctx, job))
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .clock import render_iso
 from .context import ApiContext, ApiResult, json_object
 from .errors import MESSAGES, PardotError
-from .imports import COMPLETE, FieldRule, Flavour, ImportJob, not_found
+from .imports import COMPLETE, FieldRule, Flavour, ImportJob, check_spec, not_found
 from .multipart import is_multipart, parts
 from .store import Prospect, Store
 
@@ -221,18 +221,7 @@ READABLE = frozenset(
 def _create(ctx: ApiContext, req: V5Request) -> ApiResult:
     store = ctx.store
     data, csv_data = _input(req)
-    unknown = sorted(set(data) - _INPUT_KEYS)
-    if unknown:
-        raise PardotError(154, f"{MESSAGES[154]}: {unknown[0]}")
-    if data.get("operation") != "Upsert":
-        raise PardotError(154, f"{MESSAGES[154]}: operation (only Upsert is supported)")
-    if data.get("object") != "Prospect":
-        raise PardotError(154, f"{MESSAGES[154]}: object (only Prospect is supported)")
-    status = data.get("status")
-    if status not in (None, "Ready"):
-        raise PardotError(154, f"{MESSAGES[154]}: status")
-    if status == "Ready" and csv_data is None:
-        raise PardotError(161, "Import has no batches to process")
+    ready = check_spec(data, _INPUT_KEYS, status_key="status", has_batch=csv_data is not None)
     rules = _rules(store, data.get("fields"))
     now = store.clock.now()
     create_on_no_match = _flag(data, "createOnNoMatch")
@@ -253,7 +242,7 @@ def _create(ctx: ApiContext, req: V5Request) -> ApiResult:
             # empty Open import; nothing could ever run it).
             book.discard(job)
             raise
-        if status == "Ready":
+        if ready:
             book.start(job, now)
     return ApiResult(201, render(ctx, job))
 
