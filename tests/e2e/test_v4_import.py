@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +22,15 @@ from typing import Any
 import pytest
 
 from pardot_emulator import PardotEmulator
-from tests.conftest import TARGET_COMMAND, TargetRun, run_target, singer_messages, target_config
+from tests.conftest import TARGET_COMMAND, TargetRun, singer_messages, target_config
+from tests.e2e.import_runs import (
+    LONG_AGO,
+    import_run,
+    lookup_records,
+    summary_counts,
+    wait_for,
+)
 
-LONG_AGO = "2020-01-01 00:00:00"
 IMPORT_PREFIX = "v4.import."
 
 
@@ -48,24 +52,9 @@ def sync(
     state: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> TargetRun:
-    result = run_target(
-        target_config(emulator, tmp_path, **settings(tmp_path, **overrides)),
-        singer_messages("users", records, state=state or {"done": True}),
-        tmp_path,
+    return import_run(
+        emulator, tmp_path, records, settings(tmp_path, **overrides), ok=ok, state=state
     )
-    if ok:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def summary_counts(result: TargetRun) -> dict[str, int]:
-    found = re.findall(r"(\d+) (created|updated|rejected|unchanged)", result.summary)
-    counts = {name: int(n) for n, name in found}
-    # In the stream's line of the run report, below the summary.
-    claimed = re.search(r"(\d+) of the updates claimed", result.stderr)
-    if claimed:
-        counts["claimed"] = int(claimed.group(1))
-    return counts
 
 
 def holdings(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
@@ -142,19 +131,12 @@ def mixed_records(emulator: PardotEmulator) -> list[dict[str, Any]]:
     return records
 
 
-def lookup_records(emulator: PardotEmulator) -> list[dict[str, Any]]:
-    return [
-        {"userId": f"u{n}", "traits": {"email": f"p{n}@example.com", "firstName": f"L{n}"}}
-        for n in range(0, 60, 2)
-    ] + [{"userId": "u-no-email", "traits": {"firstName": "Nobody"}}]
-
-
 @pytest.mark.parametrize(
     ("records", "extra"),
     [
         pytest.param(mixed_records, {}, id="ids-fids-and-emails"),
         pytest.param(
-            lookup_records,
+            lambda emulator: lookup_records(),
             {"lookup_field": "org_id", "use_user_id_as_lookup": True, "lookup_strategy": "scan"},
             id="lookup",
         ),
@@ -361,14 +343,6 @@ def test_a_run_that_stops_between_create_and_start_sends_everything_next_time(
     assert [i["status"] for i in emulator.imports()] == ["Open", "Complete"]
     assert "was never started" in second.stderr
     assert not (tmp_path / "imports.json").exists()
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_a_run_killed_while_its_import_runs_is_finished_by_the_next_without_duplicates(

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +20,16 @@ from typing import Any
 import pytest
 
 from pardot_emulator import PardotEmulator
-from tests.conftest import TARGET_COMMAND, TargetRun, run_target, singer_messages, target_config
+from tests.conftest import TARGET_COMMAND, TargetRun, singer_messages, target_config
+from tests.e2e.import_runs import (
+    LONG_AGO,
+    import_run,
+    lookup_records,
+    summary_counts,
+    wait_for,
+)
 
 CAMPAIGN = 42
-LONG_AGO = "2020-01-01 00:00:00"
 IMPORT_CALLS = ("v5.imports.create", "v5.imports.update", "v5.imports.read")
 
 
@@ -48,23 +52,9 @@ def sync(
     state: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> TargetRun:
-    result = run_target(
-        target_config(emulator, tmp_path, **settings(tmp_path, **overrides)),
-        singer_messages("users", records, state=state or {"done": True}),
-        tmp_path,
+    return import_run(
+        emulator, tmp_path, records, settings(tmp_path, **overrides), ok=ok, state=state
     )
-    if ok:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def summary_counts(result: TargetRun) -> dict[str, int]:
-    found = re.findall(r"(\d+) (created|updated|rejected|unchanged)", result.summary)
-    counts = {name: int(n) for n, name in found}
-    claimed = re.search(r"(\d+) of the updates claimed", result.stderr)
-    if claimed:
-        counts["claimed"] = int(claimed.group(1))
-    return counts
 
 
 def holdings(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
@@ -106,13 +96,6 @@ def email_and_id_records(emulator: PardotEmulator) -> list[dict[str, Any]]:
         {"email": "p1@example.com", "city": "Merged with the earlier p1 record"},
     ]
     return records
-
-
-def lookup_records() -> list[dict[str, Any]]:
-    return [
-        {"userId": f"u{n}", "traits": {"email": f"p{n}@example.com", "firstName": f"L{n}"}}
-        for n in range(0, 60, 2)
-    ] + [{"userId": "u-no-email", "traits": {"firstName": "Nobody"}}]
 
 
 @pytest.mark.parametrize(
@@ -238,14 +221,6 @@ def test_a_run_that_stops_between_create_and_start_sends_everything_next_time(
     assert [i["status"] for i in emulator.imports()] == ["Open", "Complete"]
     assert "was never started" in second.stderr
     assert not (tmp_path / "imports.json").exists()
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("match_by_email", [False, True], ids=["creates", "email-upserts"])
