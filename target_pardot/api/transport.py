@@ -21,15 +21,21 @@ from __future__ import annotations
 import json as jsonlib
 import os.path
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3
-from requests.utils import select_proxy
+from requests.utils import (
+    get_encoding_from_headers,
+    get_environ_proxies,
+    guess_json_utf,
+    select_proxy,
+)
 
 from target_pardot.api.auth import BearerAuth
+from target_pardot.errors import SettingsError
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -46,8 +52,21 @@ class HttpAnswer:
     redirected: bool = False
 
     def json(self) -> Any:
-        """The body as JSON; ValueError when it is not JSON."""
-        return jsonlib.loads(self.content)
+        """The body as JSON; ValueError when it is not JSON.
+
+        Decoded as requests' `Response.json()` did: with the charset the Content-Type names
+        (UTF-8 for JSON without one; UTF-16/32 recognised by their first bytes), a byte the
+        charset cannot read replaced rather than failing the whole answer (one stray Latin-1
+        byte in a prospect's field must not turn an applied write into a lost answer).
+        """
+        encoding = get_encoding_from_headers(self.headers)  # type: ignore[arg-type]
+        if not encoding and len(self.content) > 3:
+            encoding = guess_json_utf(self.content)
+        try:
+            text = self.content.decode(encoding or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            text = self.content.decode("utf-8", errors="replace")
+        return jsonlib.loads(text)
 
 
 class SendError(Exception):
@@ -108,13 +127,28 @@ def encode_request(
 class DirectTransport:
     """urllib3's pool, set up as requests would set it up for this host."""
 
-    def __init__(self, *, verify: bool | str, pool_size: int, user_agent: str) -> None:
+    def __init__(
+        self,
+        *,
+        verify: bool | str,
+        pool_size: int,
+        user_agent: str,
+        fallback: Transport | None = None,
+    ) -> None:
         tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {}
         if isinstance(verify, str):
+            if not os.path.exists(verify):
+                # requests refused such a setting before sending anything; so does this.
+                raise SettingsError(
+                    f"the CA bundle {verify!r} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not "
+                    "exist: point the variable at a certificate file or directory, or unset it "
+                    "to use certifi's"
+                )
             # requests accepts a bundle file or a directory of certificates.
             tls = {"ca_cert_dir": verify} if os.path.isdir(verify) else {"ca_certs": verify}
         elif verify is True:
             tls = {"ca_certs": requests.utils.DEFAULT_CA_BUNDLE_PATH}
+        self._fallback = fallback or RequestsTransport(requests.Session())
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=pool_size, block=False, retries=False, **tls
         )
@@ -140,18 +174,28 @@ class DirectTransport:
         limit = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         redirected = False
         for _ in range(MAX_REDIRECTS + 1):
+            if redirected and self._proxied(url):
+                # A download redirected to a host the environment reaches through a proxy
+                # (Pardot's file storage): requests takes it from here.
+                answer = self._fallback.send(
+                    method, url, headers=headers, body=body, timeout=timeout, follow_redirects=True
+                )
+                return replace(answer, redirected=True)
             response = self._request(method, url, headers, body, limit)
             location = response.headers.get("Location")
             if not (follow_redirects and response.status in _REDIRECTS and location):
                 return HttpAnswer(response.status, response.headers, response.data, url, redirected)
             next_url = urljoin(url, location)
-            if urlsplit(next_url).netloc != urlsplit(url).netloc:
+            if not same_origin(url, next_url):
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             if response.status == 303 or (method == "POST" and response.status in (301, 302)):
                 method, body = "GET", None
                 headers.pop("Content-Type", None)
             url, redirected = next_url, True
         raise SendError(f"more than {MAX_REDIRECTS} redirects", never_sent=False)
+
+    def _proxied(self, url: str) -> bool:
+        return bool(select_proxy(url, get_environ_proxies(url)))
 
     def _request(
         self,
@@ -165,10 +209,11 @@ class DirectTransport:
             return self._pool.urlopen(
                 method, url, body=body, headers=headers, timeout=timeout, redirect=False
             )
+        except urllib3.exceptions.NewConnectionError as error:
+            # Before ConnectTimeoutError, of which urllib3 makes it (and DNS failures) a kind.
+            return _raise(f"connection failed ({type(error).__name__})", never_sent=True)
         except urllib3.exceptions.ConnectTimeoutError:
             return _raise("connection timed out", never_sent=True)
-        except urllib3.exceptions.NewConnectionError as error:
-            return _raise(f"connection failed ({type(error).__name__})", never_sent=True)
         except urllib3.exceptions.ReadTimeoutError:
             return _raise("no answer within request_timeout", never_sent=False)
         except urllib3.exceptions.HTTPError as error:
@@ -231,7 +276,21 @@ def transport_for(url: str, session: requests.Session, *, pool_size: int) -> Tra
         return RequestsTransport(session)
     user_agent = str(session.headers.get("User-Agent") or "target-pardot")
     return DirectTransport(
-        verify=environment.get("verify", True), pool_size=pool_size, user_agent=user_agent
+        verify=environment.get("verify", True),
+        pool_size=pool_size,
+        user_agent=user_agent,
+        fallback=RequestsTransport(session),
+    )
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether a redirect from `url` to `other` may keep the credentials: same scheme, host
+    and port (requests' rule, without its allowance for an http -> https upgrade)."""
+    first, second = urlsplit(url), urlsplit(other)
+    return (first.scheme, first.hostname, first.port) == (
+        second.scheme,
+        second.hostname,
+        second.port,
     )
 
 

@@ -25,8 +25,10 @@ from target_pardot.api.transport import (
     RequestsTransport,
     SendError,
     encode_request,
+    same_origin,
     transport_for,
 )
+from target_pardot.errors import SettingsError
 from target_pardot.settings import Settings
 
 TIMEOUT = (2.0, 2.0)
@@ -239,6 +241,7 @@ def test_a_refused_connection_was_never_sent() -> None:
             timeout=TIMEOUT,
         )
     assert error.value.never_sent
+    assert error.value.description == "connection failed (NewConnectionError)"
     assert "secret" not in error.value.description
 
 
@@ -367,3 +370,89 @@ def test_an_https_certificate_no_trusted_ca_signed_is_refused(
     transport = transport_for(url, requests.Session(), pool_size=2)
     with pytest.raises(SendError, match="SSLError"):
         transport.send("GET", f"{url}/api/x", headers={}, body=None, timeout=TIMEOUT)
+
+
+# what the review of the direct transport found -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "name"),
+    [
+        ("application/json; charset=ISO-8859-1", '{"name":"José"}'.encode("latin-1"), "José"),
+        # One byte UTF-8 cannot read: replaced, as requests did, not a lost answer.
+        ("application/json", b'{"name":"Jos\xe9"}', "Jos\N{REPLACEMENT CHARACTER}"),
+        ("application/json", '{"name":"José"}'.encode(), "José"),
+        # No charset to go by: recognised by its first bytes.
+        ("application/octet-stream", '{"name":"José"}'.encode("utf-16"), "José"),
+    ],
+)
+def test_answers_are_decoded_as_their_content_type_says(
+    servers: list[ThreadingHTTPServer], content_type: str, body: bytes, name: str
+) -> None:
+    server, _ = _serve(lambda handler: (200, {"Content-Type": content_type}, body))
+    servers.append(server)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    answer = transport.send("GET", _url(server), headers={}, body=None, timeout=TIMEOUT)
+    assert answer.json() == {"name": name}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "keeps"),
+    [
+        ("https://pi.pardot.com/a", "https://pi.pardot.com/b", True),
+        ("https://pi.pardot.com/a", "http://pi.pardot.com/b", False),  # cleartext
+        ("https://pi.pardot.com/a", "https://pi.pardot.com:8443/b", False),
+        ("https://pi.pardot.com/a", "https://files.example.com/b", False),
+    ],
+)
+def test_a_redirect_keeps_the_token_only_to_the_same_origin(
+    old: str, new: str, keeps: bool
+) -> None:
+    assert same_origin(old, new) is keeps
+
+
+def test_a_download_redirected_to_a_host_behind_the_proxy_goes_through_it(
+    servers: list[ThreadingHTTPServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pardot direct (NO_PROXY), its file storage only through the proxy: two names of the
+    # loopback tell them apart.
+    storage, _ = _serve(lambda handler: (200, {}, b"email,error\r\n"))
+    servers.append(storage)
+    api, _ = _serve(
+        lambda handler: (
+            302,
+            {"Location": f"http://localhost:{storage.server_port}/files/errors.csv"},
+            b"",
+        )
+    )
+    servers.append(api)
+    used: list[str] = []
+    proxy = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("Proxy", (_ForwardingProxy,), {"used": used})
+    )
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    servers.append(proxy)
+    _no_proxy_environment(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", _url(proxy))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    transport = transport_for(_url(api), requests.Session(), pool_size=2)
+    assert isinstance(transport, DirectTransport)
+    answer = transport.send(
+        "GET",
+        f"{_url(api)}/api/v5/imports/1/do/downloadErrors",
+        headers={"Authorization": "Bearer secret-token"},
+        body=None,
+        timeout=TIMEOUT,
+        follow_redirects=True,
+    )
+    assert (answer.status, answer.content, answer.redirected) == (200, b"email,error\r\n", True)
+    assert used == [f"http://localhost:{storage.server_port}/files/errors.csv"]
+
+
+def test_a_ca_bundle_that_does_not_exist_stops_before_any_call(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_proxy_environment(monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(SettingsError, match=r"missing\.pem.* does not exist"):
+        transport_for("https://pi.pardot.com", requests.Session(), pool_size=2)
