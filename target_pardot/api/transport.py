@@ -275,8 +275,10 @@ def transport_for(url: str, session: requests.Session, *, pool_size: int) -> Tra
     if select_proxy(url, environment.get("proxies") or {}):
         return RequestsTransport(session)
     user_agent = str(session.headers.get("User-Agent") or "target-pardot")
+    # Certificates matter only to https (requests looked at the bundle only then, too).
+    https = urlsplit(url).scheme == "https"
     return DirectTransport(
-        verify=environment.get("verify", True),
+        verify=environment.get("verify", True) if https else True,
         pool_size=pool_size,
         user_agent=user_agent,
         fallback=RequestsTransport(session),

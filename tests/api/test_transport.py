@@ -456,3 +456,12 @@ def test_a_ca_bundle_that_does_not_exist_stops_before_any_call(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(SettingsError, match=r"missing\.pem.* does not exist"):
         transport_for("https://pi.pardot.com", requests.Session(), pool_size=2)
+
+
+def test_a_missing_ca_bundle_does_not_matter_to_plain_http(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_proxy_environment(monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    transport = transport_for("http://127.0.0.1:8080", requests.Session(), pool_size=2)
+    assert isinstance(transport, DirectTransport)
