@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PardotError
-from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook
+from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook, ImportJob
 from .store import Store
 
 # Pardot: "Imports left in the Open state expire after 24 hours" (the v4 guide).
@@ -35,6 +35,35 @@ class ApiContext:
     upsert_created_status: int = 200
     imports: ImportBook = field(default_factory=ImportBook)
     import_limits: ImportLimits = field(default_factory=ImportLimits)
+
+    def add_import_batch(self, job: ImportJob, data: bytes) -> None:
+        """One CSV batch into an import, checked against the limits in force."""
+        limits = self.import_limits
+        self.imports.add_batch(
+            job,
+            data,
+            store=self.store,
+            max_batch_bytes=limits.max_batch_bytes,
+            max_batches=limits.max_batches,
+            daily_batch_limit=limits.daily_batch_limit,
+            now=self.store.clock.now(),
+        )
+
+    def fill_new_import(
+        self, job: ImportJob, first_batch: bytes | None, *, ready: bool, now: float
+    ) -> None:
+        """What a create does with the CSV it carries (both versions): keep it as the first
+        batch, and queue the import when asked. A create whose file is refused makes nothing
+        (UNCONFIRMED: Pardot may keep an empty Open import; nothing could ever run it)."""
+        if first_batch is None:
+            return
+        try:
+            self.add_import_batch(job, first_batch)
+        except PardotError:
+            self.imports.discard(job)
+            raise
+        if ready:
+            self.imports.start(job, now)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .context import ApiContext, ApiResult, ImportLimits, Reply, json_object
+from .context import ApiContext, ApiResult, Reply, json_object
 from .errors import MESSAGES, PardotError
 from .fields import WRITABLE
 from .imports import COMPLETE, OPEN, FieldRule, Flavour, ImportJob, check_spec, not_found
@@ -252,8 +252,7 @@ def _create(ctx: ApiContext, req: V4ImportRequest) -> ApiResult:
     ready = check_spec(data, _INPUT_KEYS, status_key="state", has_batch=csv_data is not None)
     declared, rules = _columns(data.get("columns"))
     now = ctx.store.clock.now()
-    book = ctx.imports
-    job = book.create(
+    job = ctx.imports.create(
         flavour=V4,
         create_on_no_match=False,
         restore_deleted=_restore_deleted(data),
@@ -262,28 +261,8 @@ def _create(ctx: ApiContext, req: V4ImportRequest) -> ApiResult:
         open_lifetime=ctx.import_limits.open_lifetime,
         declared_columns=declared,
     )
-    if csv_data is not None:
-        try:
-            _add(ctx, job, csv_data)
-        except PardotError:
-            book.discard(job)  # a create whose file is refused keeps nothing
-            raise
-        if ready:
-            book.start(job, now)
+    ctx.fill_new_import(job, csv_data, ready=ready, now=now)
     return ApiResult(200, render(ctx, job))
-
-
-def _add(ctx: ApiContext, job: ImportJob, data: bytes) -> None:
-    limits: ImportLimits = ctx.import_limits
-    ctx.imports.add_batch(
-        job,
-        data,
-        store=ctx.store,
-        max_batch_bytes=limits.max_batch_bytes,
-        max_batches=limits.max_batches,
-        daily_batch_limit=limits.daily_batch_limit,
-        now=ctx.store.clock.now(),
-    )
 
 
 def _job(ctx: ApiContext, req: V4ImportRequest) -> ImportJob:
@@ -301,7 +280,7 @@ def _add_batch(ctx: ApiContext, req: V4ImportRequest) -> ApiResult:
     form = parts(req.content_type, req.body)
     if "importFile" not in form:
         raise PardotError(153, f"{MESSAGES[153]}: importFile")
-    _add(ctx, job, form["importFile"])
+    ctx.add_import_batch(job, form["importFile"])
     return ApiResult(204, None)
 
 

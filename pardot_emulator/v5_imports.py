@@ -226,38 +226,15 @@ def _create(ctx: ApiContext, req: V5Request) -> ApiResult:
     now = store.clock.now()
     create_on_no_match = _flag(data, "createOnNoMatch")
     restore_deleted = _flag(data, "restoreDeleted")
-    book = ctx.imports
-    job = book.create(
+    job = ctx.imports.create(
         flavour=V5,
         create_on_no_match=create_on_no_match,
         restore_deleted=restore_deleted,
         rules=rules,
         now=now,
     )
-    if csv_data is not None:
-        try:
-            _add(ctx, job, csv_data)
-        except PardotError:
-            # A create whose file is refused makes nothing (UNCONFIRMED: Pardot may keep an
-            # empty Open import; nothing could ever run it).
-            book.discard(job)
-            raise
-        if ready:
-            book.start(job, now)
+    ctx.fill_new_import(job, csv_data, ready=ready, now=now)
     return ApiResult(201, render(ctx, job))
-
-
-def _add(ctx: ApiContext, job: ImportJob, data: bytes) -> None:
-    limits = ctx.import_limits
-    ctx.imports.add_batch(
-        job,
-        data,
-        store=ctx.store,
-        max_batch_bytes=limits.max_batch_bytes,
-        max_batches=limits.max_batches,
-        daily_batch_limit=limits.daily_batch_limit,
-        now=ctx.store.clock.now(),
-    )
 
 
 def _add_batch(ctx: ApiContext, req: V5Request) -> ApiResult:
@@ -267,7 +244,7 @@ def _add_batch(ctx: ApiContext, req: V5Request) -> ApiResult:
     form = parts(req.content_type, req.body)
     if "file" not in form:
         raise PardotError(153, f"{MESSAGES[153]}: file")
-    _add(ctx, job, form["file"])
+    ctx.add_import_batch(job, form["file"])
     # UNCONFIRMED answer shape: the batch's import and number.
     return ApiResult(201, {"id": job.batches, "importId": job.id})
 
