@@ -102,10 +102,9 @@ def encode_request(
     data: bytes | None = None,
     json: Mapping[str, Any] | None = None,
     files: Files | None = None,
-    form_content_type: str = "application/x-www-form-urlencoded",
 ) -> tuple[str, bytes | None]:
     """The URL with its query string and the body, as requests would send them; sets the
-    Content-Type header for a body."""
+    Content-Type header for a body (`data` is an encoded form)."""
     if params:
         query = urlencode(
             [(key, value) for key, value in params.items() if value is not None], doseq=True
@@ -120,7 +119,7 @@ def encode_request(
         headers["Content-Type"] = "application/json"
         return url, jsonlib.dumps(json, allow_nan=False).encode("utf-8")
     if data is not None:
-        headers["Content-Type"] = form_content_type
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     return url, data
 
 
