@@ -515,7 +515,12 @@ class ImportWriter:
             self._on_applied(row.step, Result.UPSERTED)
 
     def _applied(self, row: Row, result: Result) -> None:
-        self._report.count(result, stream=row.step.group.stream)
+        stream = row.step.group.stream
+        self._report.count(result, stream=stream)
+        if row.step.claims:
+            # An update that claimed a prospect whose lookup field was empty, as api mode
+            # reports it.
+            self._report.claimed(stream=stream)
         self._on_applied(row.step, result)
 
 

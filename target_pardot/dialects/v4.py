@@ -219,14 +219,12 @@ class V4Dialect:
         apply_outcome(outcome, report, self._tools.on_applied, self.finder)
 
     def _applied_by_import(self, step: Step, result: Result) -> None:
-        """What api mode keeps after a write: skip_unchanged's record of what Pardot holds,
-        the finder's index, and the claim of a prospect whose lookup field was empty."""
+        """What api mode keeps after a write: skip_unchanged's record of what Pardot holds and
+        the finder's index."""
         group = step.group
         self._tools.on_applied(group)
         if step.prospect_id is not None:
             self.finder.remember_updated(step.prospect_id, group)
-        if step.claims:
-            self._tools.report.claimed(stream=group.stream)
 
     def _resolve_lost(self, items: list[WriteItem], since: int) -> list[WriteItem]:
         """After a lost answer: creates Pardot did apply become updates of what they made."""

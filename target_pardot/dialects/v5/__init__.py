@@ -199,8 +199,7 @@ class V5Dialect:
 
     def _applied_by_import(self, step: Step, result: Result) -> None:
         """Keep what api mode keeps after a write: ids for identities, the scan index true,
-        skip_unchanged's record of what Pardot holds, and the claim of a prospect whose lookup
-        field was empty."""
+        and skip_unchanged's record of what Pardot holds."""
         group = step.group
         self._tools.on_applied(group)
         if step.action is Action.UPDATE and step.prospect_id is not None:
@@ -212,8 +211,6 @@ class V5Dialect:
             # An import answers with counts, not ids: a later record with this identity reads
             # the prospect by the email it was created with (as v4 does after batch creates).
             self.finder.remember_created(group)
-        if step.claims:
-            self._tools.report.claimed(stream=group.stream)
 
     def _run(self, step: Step) -> None:
         group = step.group
