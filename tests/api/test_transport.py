@@ -148,12 +148,11 @@ class _ForwardingProxy(BaseHTTPRequestHandler):
         pass
 
 
-def test_calls_go_through_the_proxy_the_environment_names(
-    emulator: PardotEmulator,
-    servers: list[ThreadingHTTPServer],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Any,
-) -> None:
+def _environment_proxy(
+    servers: list[ThreadingHTTPServer], monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """A forwarding proxy named by HTTP_PROXY (and no other proxy setting); the URLs it was
+    asked for."""
     used: list[str] = []
     proxy = ThreadingHTTPServer(
         ("127.0.0.1", 0), type("Proxy", (_ForwardingProxy,), {"used": used})
@@ -162,6 +161,16 @@ def test_calls_go_through_the_proxy_the_environment_names(
     servers.append(proxy)
     _no_proxy_environment(monkeypatch)
     monkeypatch.setenv("HTTP_PROXY", _url(proxy))
+    return used
+
+
+def test_calls_go_through_the_proxy_the_environment_names(
+    emulator: PardotEmulator,
+    servers: list[ThreadingHTTPServer],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    used = _environment_proxy(servers, monkeypatch)
     # A ~/.netrc entry must not replace the token on this path either.
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password not-a-pardot-token\n")
@@ -426,14 +435,7 @@ def test_a_download_redirected_to_a_host_behind_the_proxy_goes_through_it(
         )
     )
     servers.append(api)
-    used: list[str] = []
-    proxy = ThreadingHTTPServer(
-        ("127.0.0.1", 0), type("Proxy", (_ForwardingProxy,), {"used": used})
-    )
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    servers.append(proxy)
-    _no_proxy_environment(monkeypatch)
-    monkeypatch.setenv("HTTP_PROXY", _url(proxy))
+    used = _environment_proxy(servers, monkeypatch)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     transport = transport_for(_url(api), requests.Session(), pool_size=2)
     assert isinstance(transport, DirectTransport)
