@@ -102,6 +102,12 @@ class NumberedSingerReader(SingerReader):
         return message
 
     def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
+        # Asked twice for every message: the check that nearly always passes comes first.
+        for key in requires:
+            if key not in line_dict:
+                break
+        else:
+            return
         # The SDK's own message quotes the whole line, customer data included.
         missing = sorted(requires - set(line_dict))
         if missing:

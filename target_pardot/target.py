@@ -23,7 +23,7 @@ import gc
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -100,13 +100,22 @@ class TargetPardot(Target):
             self._run = PardotRun(self.settings)
         return self._run
 
-    def get_sink(self, stream_name: str, **kwargs: Any) -> Sink:
-        if kwargs.get("schema") is not None:
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict | None = None,
+        schema: dict | None = None,
+        key_properties: Sequence[str] | None = None,
+    ) -> Sink:
+        if schema is not None:
             # Authenticate and read the custom fields before the SDK builds a sink: a refused
             # credential or a wrong api_version is then reported once, by the exit policy,
             # instead of after the SDK's "Error initializing target sink" line.
             self.pardot_run.start()
-        return super().get_sink(stream_name, **kwargs)
+        return super().get_sink(
+            stream_name, record=record, schema=schema, key_properties=key_properties
+        )
 
     def process_endofpipe(self) -> None:
         self._ending = True
