@@ -71,11 +71,11 @@ class BatchOutcome:
 
 def expand_multi_values(values: dict[str, Any]) -> dict[str, Any]:
     """Multi-value fields go to Pardot as `<field>_0`, `<field>_1`, ..."""
-    for value in values.values():
-        if isinstance(value, list):
-            break
-    else:
-        return values  # nearly always: no list, nothing to spread, no copy
+    # Nearly always no list: nothing to spread, no copy. Checked per item of every batch
+    # call, so in one C-level pass (field mapping makes a multi-value field's value a plain
+    # list, never a subclass).
+    if list not in map(type, values.values()):
+        return values
     expanded: dict[str, Any] = {}
     for name, value in values.items():
         if isinstance(value, list):

@@ -124,7 +124,8 @@ class V3Dialect:
         created.failed = [(i, p) for i, p in created.failed if p.code != EMAIL_EXISTS]
         apply_outcome(created, report, applied)
         for item in existing:
-            item.payload.pop("campaign_id", None)
+            if "campaign_id" in item.payload:
+                item.payload = {k: v for k, v in item.payload.items() if k != "campaign_id"}
             # "Already exists" after a lost answer may mean the lost call created it.
             item.result = Result.UPSERTED if item.after_lost_answer else Result.UPDATED
         apply_outcome(self._write("batchUpdate", existing), report, applied)
@@ -158,7 +159,8 @@ class V3Dialect:
     def _create(self, items: list[WriteItem], campaign_id: int | None) -> BatchOutcome:
         for item in items:
             if campaign_id is not None:
-                item.payload["campaign_id"] = str(campaign_id)
+                # A copy: the payload may be the group's own fields (see _item).
+                item.payload = {**item.payload, "campaign_id": str(campaign_id)}
             item.result = Result.CREATED
         return self._write("batchCreate", items)
 
@@ -174,10 +176,12 @@ class V3Dialect:
 
 
 def _item(group: Group) -> WriteItem:
-    payload = dict(group.fields)
+    # The group's fields are sent as they are (nothing edits them); a payload that differs
+    # is a copy, so skip_unchanged's fingerprint of the group's fields stays the record's.
     if group.identity.kind == "id":
+        payload = group.fields
         if group.email:
             # upsert by id with an email changes that prospect's email
-            payload["email"] = group.email
+            payload = {**payload, "email": group.email}
         return WriteItem(group, payload, Result.UPDATED, key=group.identity.value)
-    return WriteItem(group, payload, Result.UPSERTED, key=group.email)
+    return WriteItem(group, group.fields, Result.UPSERTED, key=group.email)
