@@ -10,15 +10,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from target_pardot.prepare import Prepared
 
 _unique = itertools.count()
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
+    # A tuple: made for every record and used as a dict key while grouping, where a frozen
+    # dataclass costs several times as much to build and to hash.
     kind: str  # "id", "fid", "lookup", "email" or "new" (always creates)
     value: str
     fid: str | None = None  # a fid given together with an id: Pardot checks they agree
