@@ -273,7 +273,8 @@ def _shape_of(traits: Mapping[str, Any]) -> _Shape:
     for key, value in traits.items():
         if value is None:
             continue
-        if type(value) in _SCALAR_TYPES or not isinstance(value, Mapping):
+        kind = type(value)
+        if kind in _SCALAR_TYPES or (kind is not dict and not isinstance(value, Mapping)):
             shape.append(key)
         elif None in value.values():
             shape.append((key, tuple(part for part, item in value.items() if item is not None)))

@@ -92,7 +92,7 @@ def normalise_record(stream: str, record: Mapping[str, Any]) -> Identify:
     A record without an email or without traits is not an error here: the caller decides
     whether an id alone is enough.
     """
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):
         raise RecordError(None, f"a record must be a JSON object, got {_describe_type(record)}")
     if _is_segment_event(record):
         return _from_segment_event(stream, record)
@@ -147,13 +147,18 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
     context = _optional_object(record, "context", "context")
     context_traits = _optional_object(context, "traits", "context.traits") if context else None
 
-    email, email_field = _first_email(
-        [
-            (traits, "traits."),
-            (context_traits, "context.traits."),
-            (record, ""),
-        ]
-    )
+    email = traits.get("email") if traits else None
+    if type(email) is str and email and not (email[0].isspace() or email[-1].isspace()):
+        # Nearly every event: the email is in its traits, as it is to be sent.
+        email_field: str | None = "traits.email"
+    else:
+        email, email_field = _first_email(
+            [
+                (traits, "traits."),
+                (context_traits, "context.traits."),
+                (record, ""),
+            ]
+        )
 
     pardot_id, pardot_fid = _pardot_ids_from_integrations(record)
     user_id = _identifier_from(record, ("userId", "user_id"))
@@ -236,7 +241,7 @@ def _row_layout(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]
 
 def _require_identify_type(record: Mapping[str, Any]) -> None:
     message_type = record.get("type")
-    if message_type is None:
+    if message_type is None or message_type == "identify":
         return
     if not isinstance(message_type, str) or message_type.strip().lower() != "identify":
         raise RecordError(
@@ -283,7 +288,7 @@ def _first_email(
 
 def _pardot_disabled(record: Mapping[str, Any]) -> bool:
     integrations = record.get("integrations")
-    if not isinstance(integrations, Mapping):
+    if integrations is None or not isinstance(integrations, Mapping):
         return False
     found = _lookup(integrations, "pardot")
     if found is not None and found[1] is not None:
@@ -319,6 +324,13 @@ def _identifier_from(
 ) -> str | None:
     """The first present identifier among `keys`, as trimmed text; None when absent or blank."""
     for wanted in keys:
+        value = mapping.get(wanted)
+        if type(value) is str:
+            # The usual id: text, found under the exact key.
+            text = value.strip()
+            if text:
+                return text
+            continue
         found = _lookup(mapping, wanted)
         if found is None or found[1] is None:
             continue
