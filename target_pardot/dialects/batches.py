@@ -154,6 +154,12 @@ class BatchWriter:
                 for item in pending:
                     item.after_lost_answer = True
             errors = _errors_map(response.body)
+            if not errors:
+                # Nearly every call: Pardot applied all of it.
+                outcome.applied.extend(
+                    (item, _result(item, response.status, len(pending))) for item in pending
+                )
+                return outcome
             retry: list[WriteItem] = []
             applied: list[WriteItem] = []
             for position, item in enumerate(pending):
