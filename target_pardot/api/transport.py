@@ -2,11 +2,18 @@
 
 Two ways, chosen once per run for the Pardot host:
 
-- Direct (the common case): urllib3's connection pool, with what requests would have used for
-  that host (its CA bundle: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or certifi's). A batch call
-  costs about half the CPU it costs through a requests Session, which builds a Request, a
-  PreparedRequest, cookie jars and a Response around the same urllib3 call. A run makes
-  thousands of calls, so this is a good part of the target's CPU.
+- Direct (the common case): the standard library's `http.client`, its connections kept alive
+  in a small pool of our own, with the certificates requests would have used for that host
+  (its CA bundle: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or certifi's). A run makes thousands of
+  calls, so their client CPU is a good part of the target's: measured on a 50-prospect batch
+  call, about 0.19 ms through a kept-alive `http.client` connection against 0.36 ms through
+  urllib3's pool, which in turn costs about half of a requests Session (that builds a
+  Request, a PreparedRequest, cookie jars and a Response around the same urllib3 call). The
+  pool does only what these calls need, as urllib3 did it: per origin, idle connections are
+  reused last-in first-out, at most `pool_size` of them kept; one the server closed while
+  idle is not used; a connection goes back only after its answer was read whole and the
+  server keeps it open; gzip and deflate answers are decoded. Nothing is retried here (the
+  client decides, knowing whether the call may have been applied).
 - Through a proxy (HTTPS_PROXY / HTTP_PROXY / ALL_PROXY apply to the host, NO_PROXY does not
   exclude it): requests does it all, with its proxy handling as users know it.
 
@@ -20,9 +27,15 @@ from __future__ import annotations
 
 import json as jsonlib
 import os.path
-from collections.abc import Mapping
+import select
+import socket
+import ssl
+import threading
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from http.client import HTTPConnection, HTTPException, HTTPMessage, HTTPSConnection
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
@@ -39,6 +52,12 @@ from target_pardot.errors import SettingsError
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+_Origin = tuple[str, str, int]  # scheme, host, port: what a kept-alive connection can serve
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Origins whose idle connections are kept (urllib3's num_pools was 4): Pardot's host and the
+# file storage its downloads redirect to.
+_MAX_ORIGINS = 4
 
 Files = Mapping[str, tuple[str | None, bytes | str, str]]
 
@@ -124,7 +143,8 @@ def encode_request(
 
 
 class DirectTransport:
-    """urllib3's pool, set up as requests would set it up for this host."""
+    """http.client connections kept alive in a pool of our own, with the CA bundle requests
+    would have used for this host."""
 
     def __init__(
         self,
@@ -134,24 +154,26 @@ class DirectTransport:
         user_agent: str,
         fallback: Transport | None = None,
     ) -> None:
-        tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {}
-        if isinstance(verify, str):
-            if not os.path.exists(verify):
-                # requests refused such a setting before sending anything; so does this.
-                raise SettingsError(
-                    f"the CA bundle {verify!r} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not "
-                    "exist: point the variable at a certificate file or directory, or unset it "
-                    "to use certifi's"
-                )
-            # requests accepts a bundle file or a directory of certificates.
-            tls = {"ca_cert_dir": verify} if os.path.isdir(verify) else {"ca_certs": verify}
-        elif verify is True:
-            tls = {"ca_certs": requests.utils.DEFAULT_CA_BUNDLE_PATH}
+        if isinstance(verify, str) and not os.path.exists(verify):
+            # requests refused such a setting before sending anything; so does this.
+            raise SettingsError(
+                f"the CA bundle {verify!r} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not "
+                "exist: point the variable at a certificate file or directory, or unset it "
+                "to use certifi's"
+            )
+        self._verify = verify
+        # Loading a CA bundle costs about 20 ms of CPU: done at the first https connection (a
+        # transport for a plain-http host never needs it), then shared by every connection.
+        self._tls: ssl.SSLContext | None = None
         self._fallback = fallback or RequestsTransport(requests.Session())
-        self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=pool_size, block=False, retries=False, **tls
-        )
+        self._pool_size = pool_size
         self._user_agent = user_agent
+        self._lock = threading.Lock()
+        # Per origin, its idle connections, in the order they were put back: the last one is
+        # used first, being the least likely to have been closed by the server meanwhile.
+        self._idle: dict[_Origin, list[HTTPConnection]] = {}
+        # Moves on at each close(), so that a connection in use then is closed when it is done.
+        self._generation = 0
 
     def send(
         self,
@@ -170,7 +192,6 @@ class DirectTransport:
             "Accept": "*/*",
             **headers,
         }
-        limit = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         redirected = False
         for _ in range(MAX_REDIRECTS + 1):
             if redirected and self._proxied(url):
@@ -180,14 +201,17 @@ class DirectTransport:
                     method, url, headers=headers, body=body, timeout=timeout, follow_redirects=True
                 )
                 return replace(answer, redirected=True)
-            response = self._request(method, url, headers, body, limit)
-            location = response.headers.get("Location")
-            if not (follow_redirects and response.status in _REDIRECTS and location):
-                return HttpAnswer(response.status, response.headers, response.data, url, redirected)
+            status, answer_headers, content = self._request(method, url, headers, body, timeout)
+            location = answer_headers.get("Location")
+            if not (follow_redirects and status in _REDIRECTS and location):
+                # Not a Mapping, but its `get` ignores case as requests' headers did, and `get`
+                # is all that is asked of an answer's headers.
+                headers_read = cast(Mapping[str, str], answer_headers)
+                return HttpAnswer(status, headers_read, content, url, redirected)
             next_url = urljoin(url, location)
             if not same_origin(url, next_url):
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            if response.status == 303 or (method == "POST" and response.status in (301, 302)):
+            if status == 303 or (method == "POST" and status in (301, 302)):
                 method, body = "GET", None
                 headers.pop("Content-Type", None)
             url, redirected = next_url, True
@@ -202,26 +226,129 @@ class DirectTransport:
         url: str,
         headers: dict[str, str],
         body: bytes | None,
-        timeout: urllib3.Timeout,
-    ) -> urllib3.BaseHTTPResponse:
+        timeout: tuple[float, float],
+    ) -> tuple[int, HTTPMessage, bytes]:
+        # Only a redirect's Location can make these fail; urllib3's names for the failures.
         try:
-            return self._pool.urlopen(
-                method, url, body=body, headers=headers, timeout=timeout, redirect=False
-            )
-        except urllib3.exceptions.NewConnectionError as error:
-            # Before ConnectTimeoutError, of which urllib3 makes it (and DNS failures) a kind.
-            return _raise(f"connection failed ({type(error).__name__})", never_sent=True)
-        except urllib3.exceptions.ConnectTimeoutError:
-            return _raise("connection timed out", never_sent=True)
-        except urllib3.exceptions.ReadTimeoutError:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme not in _DEFAULT_PORTS:
+                return _raise("connection failed (URLSchemeUnknown)", never_sent=False)
+            origin = (scheme, parts.hostname or "", parts.port or _DEFAULT_PORTS[scheme])
+        except ValueError:  # a bracketed host or a port that is not one
+            return _raise("connection failed (LocationParseError)", never_sent=False)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        with self._lock:
+            generation = self._generation
+        connection = self._reused(origin)
+        if connection is None:
+            connection = self._connect(origin, timeout[0])
+        # The messages of these errors may hold the URL, and a read-by-email URL holds an
+        # email address: only the kind of failure is told.
+        try:
+            connection.sock.settimeout(timeout[1])
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+            content = _decoded(response.read(), response.msg.get("Content-Encoding"))
+        except TimeoutError:
+            connection.close()
             return _raise("no answer within request_timeout", never_sent=False)
-        except urllib3.exceptions.HTTPError as error:
-            # The message of urllib3's errors may hold the URL, and a read-by-email URL holds
-            # an email address: only the kind of failure is told.
+        except ssl.SSLError:
+            connection.close()
+            return _raise("connection failed (SSLError)", never_sent=False)
+        except zlib.error:
+            connection.close()
+            return _raise("connection failed (DecodeError)", never_sent=False)
+        except (OSError, HTTPException) as error:
+            connection.close()
             return _raise(f"connection failed ({type(error).__name__})", never_sent=False)
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self._put_back(origin, connection, generation)
+        return response.status, response.msg, content
+
+    def _reused(self, origin: _Origin) -> HTTPConnection | None:
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                if not idle:
+                    return None
+                connection = idle.pop()
+            if not _dropped(connection):
+                return connection
+            connection.close()
+
+    def _connect(self, origin: _Origin, timeout: float) -> HTTPConnection:
+        scheme, host, port = origin
+        connection: HTTPConnection
+        if scheme == "https":
+            try:
+                context = self._context()
+            except OSError:  # a CA bundle without a certificate; urllib3 said so at each call
+                return _raise("connection failed (SSLError)", never_sent=False)
+            connection = HTTPSConnection(host, port, timeout=timeout, context=context)
+        else:
+            connection = HTTPConnection(host, port, timeout=timeout)
+        # urllib3's names for these failures, as the logs have said until now.
+        try:
+            connection.connect()
+        except TimeoutError:
+            connection.close()
+            return _raise("connection timed out", never_sent=True)
+        except ssl.SSLError:
+            # Before the request, yet said to be possibly sent, as before and as requests says.
+            connection.close()
+            return _raise("connection failed (SSLError)", never_sent=False)
+        except socket.gaierror:
+            connection.close()
+            return _raise("connection failed (NameResolutionError)", never_sent=True)
+        except OSError:
+            connection.close()
+            return _raise("connection failed (NewConnectionError)", never_sent=True)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _context(self) -> ssl.SSLContext:
+        # Two threads may both load it the first time: either context does.
+        if self._tls is None:
+            self._tls = _tls_context(self._verify)
+        return self._tls
+
+    def _put_back(self, origin: _Origin, connection: HTTPConnection, generation: int) -> None:
+        kept = False
+        evicted: list[HTTPConnection] = []
+        with self._lock:
+            if generation == self._generation:
+                idle = self._idle.get(origin)
+                if idle is None:
+                    if len(self._idle) >= _MAX_ORIGINS:
+                        # However many hosts downloads are redirected to, few sockets stay open.
+                        evicted = self._idle.pop(next(iter(self._idle)))
+                    idle = self._idle[origin] = []
+                if len(idle) < self._pool_size:
+                    idle.append(connection)
+                    kept = True
+        if not kept:
+            # More threads than pool_size at once: the extra connections are not kept.
+            connection.close()
+        for extra in evicted:
+            extra.close()
 
     def close(self) -> None:
-        self._pool.clear()
+        with self._lock:
+            self._generation += 1
+            closing = [connection for idle in self._idle.values() for connection in idle]
+            self._idle.clear()
+        for connection in closing:
+            connection.close()
 
 
 class RequestsTransport:
@@ -297,6 +424,93 @@ def same_origin(url: str, other: str) -> bool:
 
 def _raise(description: str, *, never_sent: bool) -> Any:
     raise SendError(description, never_sent=never_sent) from None
+
+
+def _dropped(connection: HTTPConnection) -> bool:
+    """Whether an idle connection cannot carry another request: the server closed it (the
+    socket reads as at its end) or sent something unasked. urllib3's test, before each reuse."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            # poll, unlike select, takes descriptors above 1023.
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):  # already closed
+        return True
+
+
+def _tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The certificate checks requests would have made; OSError for a bundle it cannot load."""
+    if verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif isinstance(verify, str):
+        # requests accepts a bundle file or a directory of certificates.
+        if os.path.isdir(verify):
+            context = ssl.create_default_context(capath=verify)
+        else:
+            context = ssl.create_default_context(cafile=verify)
+    else:
+        context = ssl.create_default_context(cafile=requests.utils.DEFAULT_CA_BUNDLE_PATH)
+    # What urllib3 offered: a server that speaks HTTP/2 too must pick HTTP/1.1.
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def _gunzip(data: bytes) -> bytes:
+    # Several gzip members follow one another when a server compressed in pieces; bytes after
+    # a whole member that are not one are ignored, as urllib3 (and browsers) do.
+    parts: list[bytes] = []
+    while data:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            parts.append(decompressor.decompress(data))
+        except zlib.error:
+            if parts:
+                break
+            raise
+        if not decompressor.eof:
+            raise zlib.error("truncated gzip data")
+        data = decompressor.unused_data
+    return b"".join(parts)
+
+
+def _inflate(data: bytes) -> bytes:
+    # "deflate" should be zlib-wrapped (RFC 9110), but some servers send it raw: urllib3 reads
+    # both, so does this.
+    try:
+        return zlib.decompress(data)
+    except zlib.error:
+        return zlib.decompress(data, -zlib.MAX_WBITS)
+
+
+_DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": _gunzip,
+    "x-gzip": _gunzip,
+    "deflate": _inflate,
+}
+
+
+def _decoded(content: bytes, content_encoding: str | None) -> bytes:
+    """The body as sent before the Content-Encoding the request allowed (zlib.error when it
+    does not decompress); as is when not encoded, or encoded in a way not asked for."""
+    if not content_encoding or not content:
+        return content
+    codings = [
+        coding
+        for coding in (part.strip() for part in content_encoding.lower().split(","))
+        if coding and coding != "identity"
+    ]
+    if not all(coding in _DECODERS for coding in codings):
+        return content
+    for coding in reversed(codings):  # listed in the order they were applied
+        content = _DECODERS[coding](content)
+    return content
 
 
 def _is_connect_refusal(exc: BaseException) -> bool:

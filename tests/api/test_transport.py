@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import ipaddress
 import json
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -467,3 +469,245 @@ def test_a_missing_ca_bundle_does_not_matter_to_plain_http(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     transport = transport_for("http://127.0.0.1:8080", requests.Session(), pool_size=2)
     assert isinstance(transport, DirectTransport)
+
+
+# the direct transport's own connections -------------------------------------------------------
+
+
+class _CountingServer(ThreadingHTTPServer):
+    """Counts the connections it accepted and those it has closed since."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.opened = 0
+        self.closed = 0
+        self.changed = threading.Condition()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.changed:
+            self.opened += 1
+            self.changed.notify_all()
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self.changed:
+            self.closed += 1
+            self.changed.notify_all()
+
+    def wait_for(self, condition: Callable[[], bool]) -> None:
+        with self.changed:
+            assert self.changed.wait_for(condition, timeout=5), (self.opened, self.closed)
+
+
+def _serve_kept_alive(
+    servers: list[ThreadingHTTPServer], answer: Any
+) -> tuple[_CountingServer, list[tuple[str, str, dict[str, str]]]]:
+    """An HTTP/1.1 server: it keeps each connection open for the next request unless the
+    answer says otherwise."""
+    seen: list[tuple[str, str, dict[str, str]]] = []
+    handler = type(
+        "KeptAliveHandler",
+        (_Recorder,),
+        {
+            "seen": seen,
+            "answer": staticmethod(answer),
+            "protocol_version": "HTTP/1.1",
+            # Headers and body are written apart: without this each answer on a kept-alive
+            # connection waits for the client's delayed ACK (~40 ms).
+            "disable_nagle_algorithm": True,
+        },
+    )
+    server = _CountingServer(handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers.append(server)
+    return server, seen
+
+
+def _json_answer(handler: Any) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": "application/json"}, json.dumps({"path": handler.path}).encode()
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),  # zlib-wrapped, as RFC 9110 says
+        ("deflate", _raw_deflate),  # raw, as some servers send it
+        ("gzip, deflate", lambda data: zlib.compress(gzip.compress(data))),
+    ],
+)
+def test_compressed_answers_are_decoded(
+    servers: list[ThreadingHTTPServer], encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    body = json.dumps({"prospects": [{"email": f"p{n}@x.com"} for n in range(50)]}).encode()
+    server, seen = _serve(
+        lambda handler: (
+            200,
+            {"Content-Type": "application/json", "Content-Encoding": encoding},
+            compress(body),
+        )
+    )
+    servers.append(server)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    answer = transport.send("GET", _url(server), headers={}, body=None, timeout=TIMEOUT)
+    assert answer.content == body
+    assert answer.json()["prospects"][49] == {"email": "p49@x.com"}
+    # Compressed answers are asked for, as requests asks for them.
+    assert seen[0][2]["Accept-Encoding"] == "gzip, deflate"
+    assert answer.headers.get("content-encoding") == answer.headers.get("Content-Encoding")
+
+
+def test_an_answer_in_an_encoding_not_asked_for_is_left_as_it_is(
+    servers: list[ThreadingHTTPServer],
+) -> None:
+    server, _ = _serve(lambda handler: (200, {"Content-Encoding": "br"}, b"\x8b\x02\x80{}\x03"))
+    servers.append(server)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    answer = transport.send("GET", _url(server), headers={}, body=None, timeout=TIMEOUT)
+    assert answer.content == b"\x8b\x02\x80{}\x03"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_an_answer_that_does_not_decompress_may_have_been_applied(
+    servers: list[ThreadingHTTPServer], encoding: str
+) -> None:
+    server, _ = _serve(lambda handler: (200, {"Content-Encoding": encoding}, b"not compressed"))
+    servers.append(server)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    with pytest.raises(SendError) as error:
+        transport.send("POST", _url(server), headers={}, body=b"a=1", timeout=TIMEOUT)
+    assert error.value.description == "connection failed (DecodeError)"
+    assert not error.value.never_sent
+
+
+def test_sequential_calls_reuse_one_connection(servers: list[ThreadingHTTPServer]) -> None:
+    server, seen = _serve_kept_alive(servers, _json_answer)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    for n in range(20):
+        # Bodies and no bodies in turn: each request must end where the server expects.
+        method, body = ("POST", b"a=%d" % n) if n % 2 else ("GET", None)
+        answer = transport.send(
+            method, f"{_url(server)}/call/{n}", headers={}, body=body, timeout=TIMEOUT
+        )
+        assert (answer.status, answer.json()) == (200, {"path": f"/call/{n}"})
+    assert [path for _, path, _ in seen] == [f"/call/{n}" for n in range(20)]
+    assert server.opened == 1
+    assert seen[0][2]["Host"] == f"127.0.0.1:{server.server_port}"
+    assert seen[0][2]["User-Agent"] == "test"
+    transport.close()
+    # close() let go of the idle connection.
+    server.wait_for(lambda: server.closed == 1)
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused(
+    servers: list[ThreadingHTTPServer],
+) -> None:
+    def close_after_answering(handler: Any) -> tuple[int, dict[str, str], bytes]:
+        # Unannounced (no Connection: close), as a server's idle timeout closes connections.
+        handler.close_connection = True
+        return _json_answer(handler)
+
+    server, seen = _serve_kept_alive(servers, close_after_answering)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    for n in range(1, 4):
+        answer = transport.send(
+            "POST", f"{_url(server)}/call/{n}", headers={}, body=b"a=1", timeout=TIMEOUT
+        )
+        assert answer.json() == {"path": f"/call/{n}"}
+        server.wait_for(lambda n=n: server.closed == n)
+    assert (server.opened, len(seen)) == (3, 3)
+    transport.close()
+
+
+def test_an_answer_with_connection_close_gets_a_new_connection_for_the_next_call(
+    servers: list[ThreadingHTTPServer],
+) -> None:
+    def announced_close(handler: Any) -> tuple[int, dict[str, str], bytes]:
+        status, headers, body = _json_answer(handler)
+        return status, {**headers, "Connection": "close"}, body
+
+    server, seen = _serve_kept_alive(servers, announced_close)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    for n in range(3):
+        answer = transport.send(
+            "GET", f"{_url(server)}/{n}", headers={}, body=None, timeout=TIMEOUT
+        )
+        assert answer.json() == {"path": f"/{n}"}
+    assert (server.opened, len(seen)) == (3, 3)
+    transport.close()
+
+
+def test_concurrent_calls_succeed_and_at_most_pool_size_connections_stay_open(
+    servers: list[ThreadingHTTPServer],
+) -> None:
+    # All four calls in flight at once: four connections, of which two are kept afterwards.
+    together = threading.Barrier(4, timeout=5)
+
+    def answer(handler: Any) -> tuple[int, dict[str, str], bytes]:
+        if handler.path.startswith("/together/"):
+            together.wait()
+        return _json_answer(handler)
+
+    server, _ = _serve_kept_alive(servers, answer)
+    transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+    results: dict[int, Any] = {}
+
+    def call(n: int) -> None:
+        url = f"{_url(server)}/together/{n}"
+        results[n] = transport.send("GET", url, headers={}, body=None, timeout=TIMEOUT).json()
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == {n: {"path": f"/together/{n}"} for n in range(4)}
+    assert server.opened == 4
+    server.wait_for(lambda: server.opened - server.closed == 2)
+    # The two kept serve the next calls.
+    for n in range(4):
+        answer_n = transport.send(
+            "GET", f"{_url(server)}/{n}", headers={}, body=None, timeout=TIMEOUT
+        )
+        assert answer_n.json() == {"path": f"/{n}"}
+    assert server.opened == 4
+    transport.close()
+    server.wait_for(lambda: server.closed == 4)
+
+
+def test_a_malformed_answer_may_have_been_applied() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def answer_garbage() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            received.append(connection.recv(65536))
+            connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
+        port = listener.getsockname()[1]
+        with pytest.raises(SendError) as error:
+            transport.send(
+                "POST",
+                f"http://127.0.0.1:{port}/api/x?email=secret@x.com",
+                headers={},
+                body=b"a=1",
+                timeout=TIMEOUT,
+            )
+        thread.join(timeout=5)
+    finally:
+        listener.close()
+    assert received and received[0].startswith(b"POST /api/x?email=secret@x.com ")
+    assert not error.value.never_sent
+    assert error.value.description == "connection failed (BadStatusLine)"
