@@ -13,7 +13,9 @@ load; no test asserts on them). Sections (`--only NAME` runs one):
   max_concurrency / latency for v5 (goal: >= 0.90).
 - cpu: target-pardot's CPU over a no-op singer-sdk target's (scripts/noop_target.py: same
   SDK, validation off in both) on the same 100k Segment identify records, rich and simple
-  ones (goal: <= 2.0).
+  ones (goal: <= 2.0). Where valgrind is installed, also the user-space instructions each
+  executes on that input (cachegrind): a count that does not move with the machine's load,
+  for telling a change's effect from noise.
 - memory: the target process's own peak RSS at 10k and 200k records (goal: within 10%), with
   a scan index over 100k prospects, and the index's own size per prospect (tracemalloc, in
   this process; goal: <= 300 bytes).
@@ -37,6 +39,8 @@ import json
 import math
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -483,6 +487,41 @@ class CpuResult:
     ours: float
     noop: float
     calls: int
+    # User-space instructions (valgrind's cachegrind), when valgrind is installed.
+    ours_instructions: int | None = None
+    noop_instructions: int | None = None
+
+
+def instructions(command: list[str], input_path: Path) -> int | None:
+    """User-space instructions `command` executes on the input, or None without valgrind.
+
+    CPU seconds on a shared machine move by a third from run to run; instruction counts move
+    by well under a percent, so they show what a change did. They leave out what the kernel
+    does for the process and time lost to cache misses and thread switches, which the CPU
+    ratio includes.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    with input_path.open() as stdin:
+        done = subprocess.run(
+            [
+                valgrind,
+                "--tool=cachegrind",
+                "--cache-sim=no",
+                "--cachegrind-out-file=/dev/null",
+                *command,
+            ],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"{' '.join(command)} under valgrind failed:\n{done.stderr[-3000:]}")
+    return int(found.group(1).replace(",", ""))
 
 
 def cpu_run(stream: str, records: list[dict[str, Any]]) -> CpuResult:
@@ -499,11 +538,18 @@ def cpu_run(stream: str, records: list[dict[str, Any]]) -> CpuResult:
             noops.append(run_command([*NOOP, "--config", str(noop_config)], input_path, work))
             ours.append(run_command([TARGET, "--config", str(config)], input_path, work))
         calls = emulator.api_calls // CPU_REPEATS
+        # The console script is a Python file: valgrind runs the interpreter itself.
+        ours_instructions = instructions(
+            [sys.executable, TARGET, "--config", str(config)], input_path
+        )
+        noop_instructions = instructions([*NOOP, "--config", str(noop_config)], input_path)
     result = CpuResult(
         stream,
         min(usage.cpu_seconds for usage in ours),
         min(usage.cpu_seconds for usage in noops),
         calls,
+        ours_instructions,
+        noop_instructions,
     )
     print(f"cpu: {result}", flush=True)
     return result
@@ -519,18 +565,27 @@ def cpu_section(sizes: dict[str, int]) -> str:
         cpu_run("Segment identify events with 4 flat traits", simple_identifies(None, count)),
     ]
     rows = [
-        f"| {r.stream} | {r.calls:,} | **{r.ours / r.noop:.2f}** | {r.noop * 100_000 / count:.1f} |"
+        f"| {r.stream} | {r.calls:,} | **{r.ours / r.noop:.2f}** | {_instruction_ratio(r)} "
+        f"| {r.noop * 100_000 / count:.1f} |"
         for r in results
     ]
     return (
         f"### CPU against a no-op singer-sdk target\n\n{count:,} records per stream, v3, "
         "emulator at 0 latency; both targets on the same input, validation off in both, each "
-        f"run {CPU_REPEATS} times in turn and its least CPU kept.\n\n"
+        f"run {CPU_REPEATS} times in turn and its least CPU kept; instructions counted once "
+        "each under valgrind (user space only).\n\n"
         "| stream | target-pardot's API calls | CPU, target-pardot / no-op target "
-        "| no-op CPU s per 100k (this machine, for scale) |\n|---|---:|---:|---:|\n"
+        "| instructions, target-pardot / no-op target "
+        "| no-op CPU s per 100k (this machine, for scale) |\n|---|---:|---:|---:|---:|\n"
         + "\n".join(rows)
         + "\n"
     )
+
+
+def _instruction_ratio(result: CpuResult) -> str:
+    if result.ours_instructions is None or not result.noop_instructions:
+        return "(no valgrind)"
+    return f"{result.ours_instructions / result.noop_instructions:.2f}"
 
 
 # -- 4. memory -----------------------------------------------------------------------------
