@@ -54,38 +54,78 @@ def prepare_records(
     report: RunReport,
 ) -> list[Prepared]:
     """Normalise, map and validate each record; reject the ones that can never succeed."""
-    prepared: list[Prepared] = []
-    # Names reported once at the end of the run: gathered per batch, not told per record.
-    notes = _Notes()
-    seen = skipped = 0
+    preparer = BatchPreparer(stream, settings=settings, catalog=catalog, rules=rules, report=report)
     for record in records:
-        seen += 1
+        preparer.add(record)
+    return preparer.finish()
+
+
+class BatchPreparer:
+    """One batch's records, prepared one by one as they arrive.
+
+    The sink hands each record over as the SDK reads it, while it is still in the CPU's
+    caches: preparing a whole batch later, after 500 records were read, re-reads every one of
+    them from memory (about a tenth of the preparing time). Rejects are reported at once; the
+    counts and the names to note (ignored keys, unknown traits) once the batch is `finish`ed.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        *,
+        settings: Settings,
+        catalog: FieldCatalog,
+        rules: RecordRules,
+        report: RunReport,
+    ) -> None:
+        self.stream = stream
+        self._settings = settings
+        self._catalog = catalog
+        self._rules = rules
+        self._report = report
+        self._prepared: list[Prepared] = []
+        # Names reported once at the end of the run: gathered per batch, not told per record.
+        self._notes = _Notes()
+        self.seen = 0
+        self._skipped = 0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        self.seen += 1
         try:
             item = _prepare_one(
-                stream, record, settings=settings, catalog=catalog, rules=rules, notes=notes
+                self.stream,
+                record,
+                settings=self._settings,
+                catalog=self._catalog,
+                rules=self._rules,
+                notes=self._notes,
             )
         except RecordError as error:
-            report.reject(
+            self._report.reject(
                 Rejection(
-                    stream=stream,
+                    stream=self.stream,
                     record=_safe_record(record),
                     reason=error.reason,
                     field=error.field,
                 )
             )
-            continue
+            return
         if item is None:
-            skipped += 1
+            self._skipped += 1
         else:
-            prepared.append(item)
-    report.saw(seen, stream=stream)
-    if skipped:
-        report.skip(SKIP_SEGMENT_SWITCH, skipped, stream=stream)
-    if notes.ignored:
-        report.note_ignored(sorted(notes.ignored))
-    if notes.unknown:
-        report.note_unknown_traits(sorted(notes.unknown))
-    return prepared
+            self._prepared.append(item)
+
+    def finish(self) -> list[Prepared]:
+        """The batch's prepared records, once its counts and notes are reported."""
+        report, stream = self._report, self.stream
+        report.saw(self.seen, stream=stream)
+        if self._skipped:
+            report.skip(SKIP_SEGMENT_SWITCH, self._skipped, stream=stream)
+        if self._notes.ignored:
+            report.note_ignored(sorted(self._notes.ignored))
+        if self._notes.unknown:
+            report.note_unknown_traits(sorted(self._notes.unknown))
+        return self._prepared
 
 
 class _Notes:

@@ -36,7 +36,7 @@ from target_pardot.matching import Group, Identity, group_records
 from target_pardot.outcomes import RejectFile, Result, RunReport
 from target_pardot.pipeline import Pipeline
 from target_pardot.plan import UNSENT, Action, Plan, Step
-from target_pardot.prepare import Prepared, prepare_records
+from target_pardot.prepare import BatchPreparer, Prepared
 from target_pardot.run_report import (
     ProgressLogger,
     log_metrics,
@@ -105,8 +105,29 @@ class PardotRun:
             self._started = True
             self.progress.start()
 
+    def preparer(self, stream: str) -> BatchPreparer:
+        """A batch of `stream` to fill record by record, then hand to `sync_prepared`."""
+        self.start()
+        return BatchPreparer(
+            stream,
+            settings=self.settings,
+            catalog=self.catalog,
+            rules=self.dialect,
+            report=self.report,
+        )
+
     def sync(self, stream: str, records: list[Mapping[str, Any]], *, wait: bool = True) -> None:
-        """Prepare, match and plan a batch here, and hand its writes to the pipeline.
+        """Prepare, match and plan a batch, and hand its writes to the pipeline."""
+        preparer = self.preparer(stream)
+        try:
+            for record in records:
+                preparer.add(record)
+        finally:
+            self.report.log_rejects()
+        self.sync_prepared(preparer, wait=wait)
+
+    def sync_prepared(self, batch: BatchPreparer, *, wait: bool = True) -> None:
+        """Match and plan a prepared batch here, and hand its writes to the pipeline.
 
         With `wait`, return only once everything handed over so far is applied (the SDK is
         about to relay STATE); otherwise return at once, to read the next batch while this one
@@ -114,21 +135,14 @@ class PardotRun:
         """
         self.start()
         try:
-            prepared = prepare_records(
-                stream,
-                records,
-                settings=self.settings,
-                catalog=self.catalog,
-                rules=self.dialect,
-                report=self.report,
-            )
+            prepared = batch.finish()
             # Judged on the whole prepared batch, before any of it is written: a broken mapping
             # stops the run within its first batch, and a few bad rows that happen to come
             # first do not stop a batch that is mostly good.
             self.report.check_reject_ratio()
             if prepared:
-                self._hand_over(stream, prepared)
-            self.report.batch_done(len(records))
+                self._hand_over(batch.stream, prepared)
+            self.report.batch_done(batch.seen)
         finally:
             self.report.log_rejects()
         if wait:

@@ -9,6 +9,7 @@ from singer_sdk.sinks import BatchSink
 from target_pardot.settings import IMPORT_BATCH_ROWS
 
 if TYPE_CHECKING:
+    from target_pardot.prepare import BatchPreparer
     from target_pardot.run import PardotRun
     from target_pardot.target import TargetPardot
 
@@ -53,9 +54,21 @@ class PardotSink(BatchSink):
     # is handed to the run's pipeline and reading goes on; anything else is a drain before
     # STATE, which waits until every batch handed over is applied.
 
+    def start_batch(self, context: dict[str, Any]) -> None:
+        context["batch"] = self.run.preparer(self.stream_name)
+
+    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
+        # Prepared now, while the SDK has just read it (see BatchPreparer), not at the batch.
+        context["batch"].add(record)
+
     def process_batch(self, context: dict[str, Any]) -> None:
-        records = context.get("records", [])
-        self.run.sync(self.stream_name, records, wait=len(records) < self.max_size)
+        batch: BatchPreparer | None = context.get("batch")
+        if batch is None:
+            # No record since the last batch: a drain before STATE, which waits for what was
+            # handed over (see current_size).
+            self.run.drain()
+            return
+        self.run.sync_prepared(batch, wait=batch.seen < self.max_size)
 
     @property
     def current_size(self) -> int:

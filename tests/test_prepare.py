@@ -1,0 +1,83 @@
+"""Preparing a batch record by record, as the sink hands each one over when the SDK reads it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from target_pardot.dialects.v3 import V3Dialect
+from target_pardot.fields import FieldCatalog
+from target_pardot.identify import Identify
+from target_pardot.outcomes import SKIP_SEGMENT_SWITCH, RejectFile, Result, RunReport
+from target_pardot.prepare import BatchPreparer, prepare_records
+from target_pardot.settings import Settings
+
+SETTINGS = Settings.from_config(
+    {
+        "business_unit_id": "0Uv000000000001AAA",
+        "access_token": "token",
+        "pardot_url": "http://127.0.0.1:1",
+        "api_version": 3,
+    }
+)
+
+
+class V3Rules:
+    json_values = V3Dialect.json_values
+
+    def require_identity(self, identify: Identify) -> None:
+        V3Dialect.require_identity(self, identify)  # type: ignore[arg-type]
+
+
+def report_at(path: Path) -> RunReport:
+    return RunReport(RejectFile(str(path)), 1.0)
+
+
+RECORDS = [
+    {"email": "ada@example.com", "first_name": "Ada", "favourite_colour": "green"},
+    {"email": "not an email", "first_name": "Bob"},
+    {"type": "identify", "traits": {"email": "eve@example.com"}, "integrations": {"Pardot": False}},
+    {"email": "cy@example.com", "city": "Oslo", "received_at": "2026-11-24T10:00:00Z"},
+]
+
+
+def test_a_bad_record_is_rejected_when_it_is_added_not_when_the_batch_ends(
+    tmp_path: Path,
+) -> None:
+    report = report_at(tmp_path / "rejects.jsonl")
+    batch = BatchPreparer(
+        "users", settings=SETTINGS, catalog=FieldCatalog(), rules=V3Rules(), report=report
+    )
+    batch.add(RECORDS[0])
+    batch.add(RECORDS[1])
+    report.rejects.close()
+
+    assert report.results[Result.REJECTED] == 1
+    [line] = (tmp_path / "rejects.jsonl").read_text().splitlines()
+    assert json.loads(line)["field"] == "email"
+    assert json.loads(line)["record"] == RECORDS[1]
+    assert batch.seen == 2
+
+
+def test_a_batch_added_record_by_record_is_the_batch_prepared_at_once(tmp_path: Path) -> None:
+    at_once = report_at(tmp_path / "at_once.jsonl")
+    one_by_one = report_at(tmp_path / "one_by_one.jsonl")
+    expected = prepare_records(
+        "users", RECORDS, settings=SETTINGS, catalog=FieldCatalog(), rules=V3Rules(), report=at_once
+    )
+    batch = BatchPreparer(
+        "users", settings=SETTINGS, catalog=FieldCatalog(), rules=V3Rules(), report=one_by_one
+    )
+    for record in RECORDS:
+        batch.add(record)
+    # Nothing but rejects is told before the batch ends: counts and names come with finish().
+    assert one_by_one.streams() == {} or one_by_one.streams()["users"].received == 0
+    prepared = batch.finish()
+
+    assert [item.fields for item in prepared] == [item.fields for item in expected]
+    assert [item.email for item in prepared] == ["ada@example.com", "cy@example.com"]
+    assert one_by_one.streams() == at_once.streams()
+    assert one_by_one.results == at_once.results
+    assert set(one_by_one.unknown_traits) == set(at_once.unknown_traits) == {"favourite_colour"}
+    assert set(one_by_one.ignored_columns) == set(at_once.ignored_columns) == {"received_at"}
+    assert one_by_one.streams()["users"].skip_reasons == {SKIP_SEGMENT_SWITCH: 1}
