@@ -7,7 +7,8 @@ A batch flows one way:
     records --prepare--> Prepared --group--> Groups --[skip unchanged]--find--> ids --plan-->
     Plan --for_sync_mode--> Plan ==pipeline==> execute --> Pardot calls --> outcomes
 
-Everything up to the plan happens in the thread the SDK calls the sink from; the plan is then
+Everything up to the plan happens in the thread the SDK calls the sink from (each record is
+prepared as the SDK hands it over, the rest once per batch); the plan is then
 handed to the pipeline (pipeline.py), which executes it in the background while the next batch
 is read and planned. In a dry run (setting dry_run) the last step counts the plan instead of
 executing it: rejects and skips are settled as usual (the reject file is written), every write

@@ -1,4 +1,4 @@
-"""The Singer sink: collects a stream's records and hands each full batch to the run."""
+"""The Singer sink: prepares records as they arrive and hands each full batch to the run."""
 
 from __future__ import annotations
 
