@@ -245,28 +245,17 @@ class DirectTransport:
         connection = self._reused(origin)
         if connection is None:
             connection = self._connect(origin, timeout[0])
-        # The messages of these errors may hold the URL, and a read-by-email URL holds an
-        # email address: only the kind of failure is told.
         try:
             connection.sock.settimeout(timeout[1])
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
             content = _decoded(response.read(), response.msg.get("Content-Encoding"))
-        except TimeoutError:
+        except BaseException as error:
             connection.close()
-            return _raise("no answer within request_timeout", never_sent=False)
-        except ssl.SSLError:
-            connection.close()
-            return _raise("connection failed (SSLError)", never_sent=False)
-        except zlib.error:
-            connection.close()
-            return _raise("connection failed (DecodeError)", never_sent=False)
-        except (OSError, HTTPException) as error:
-            connection.close()
-            return _raise(f"connection failed ({type(error).__name__})", never_sent=False)
-        except BaseException:
-            connection.close()
-            raise
+            failure = _exchange_failure(error)
+            if failure is None:
+                raise
+            raise failure from None
         if response.will_close:
             connection.close()
         else:
@@ -295,25 +284,14 @@ class DirectTransport:
             connection = HTTPSConnection(host, port, timeout=timeout, context=context)
         else:
             connection = HTTPConnection(host, port, timeout=timeout)
-        # urllib3's names for these failures, as the logs have said until now.
         try:
             connection.connect()
-        except TimeoutError:
+        except BaseException as error:
             connection.close()
-            return _raise("connection timed out", never_sent=True)
-        except ssl.SSLError:
-            # Before the request, yet said to be possibly sent, as before and as requests says.
-            connection.close()
-            return _raise("connection failed (SSLError)", never_sent=False)
-        except socket.gaierror:
-            connection.close()
-            return _raise("connection failed (NameResolutionError)", never_sent=True)
-        except OSError:
-            connection.close()
-            return _raise("connection failed (NewConnectionError)", never_sent=True)
-        except BaseException:
-            connection.close()
-            raise
+            failure = _connect_failure(error)
+            if failure is None:
+                raise
+            raise failure from None
         return connection
 
     def _context(self) -> ssl.SSLContext:
@@ -424,6 +402,39 @@ def same_origin(url: str, other: str) -> bool:
 
 def _raise(description: str, *, never_sent: bool) -> Any:
     raise SendError(description, never_sent=never_sent) from None
+
+
+# The messages of these errors may hold the URL, and a read-by-email URL holds an email
+# address: only the kind of failure is told, by urllib3's names where it had one (as the logs
+# have said until now).
+
+
+def _connect_failure(error: BaseException) -> SendError | None:
+    """What a failure to connect means, or None for one that is not a network failure."""
+    if isinstance(error, TimeoutError):
+        return SendError("connection timed out", never_sent=True)
+    if isinstance(error, ssl.SSLError):
+        # Before the request, yet said to be possibly sent, as before and as requests says.
+        return SendError("connection failed (SSLError)", never_sent=False)
+    if isinstance(error, socket.gaierror):
+        return SendError("connection failed (NameResolutionError)", never_sent=True)
+    if isinstance(error, OSError):
+        return SendError("connection failed (NewConnectionError)", never_sent=True)
+    return None
+
+
+def _exchange_failure(error: BaseException) -> SendError | None:
+    """What a failure once connected means (the request may have arrived), or None for one
+    that is not a network failure."""
+    if isinstance(error, TimeoutError):
+        return SendError("no answer within request_timeout", never_sent=False)
+    if isinstance(error, ssl.SSLError):
+        return SendError("connection failed (SSLError)", never_sent=False)
+    if isinstance(error, zlib.error):
+        return SendError("connection failed (DecodeError)", never_sent=False)
+    if isinstance(error, (OSError, HTTPException)):
+        return SendError(f"connection failed ({type(error).__name__})", never_sent=False)
+    return None
 
 
 def _dropped(connection: HTTPConnection) -> bool:
