@@ -142,9 +142,14 @@ def test_sigterm_while_waiting_for_input_applies_what_was_read_and_exits_143(
 def test_sigterm_during_a_batch_write_finishes_it_reads_no_more_and_exits_143(
     make_emulator: Callable[..., PardotEmulator], tmp_path: Path
 ) -> None:
-    emulator = make_emulator(ampsea=True, latency=0.3)
-    target = RunningTarget(target_config(emulator, tmp_path, batch_size_rows=5), tmp_path)
-    target.send(singer_messages("users", people(200), state_every=5, state={"done": True}))
+    emulator = make_emulator(ampsea=True, latency=0.05)
+    # One call at a time: the pipeline then takes at most 150 records ahead of what Pardot
+    # applied, so reading all 1,000 would take some 170 writes and as many reads (about 17 s).
+    # Unbounded, the target could read the whole input before the signal (it did now and
+    # then), and the test would prove nothing.
+    config = target_config(emulator, tmp_path, batch_size_rows=5, max_concurrency=1)
+    target = RunningTarget(config, tmp_path)
+    target.send(singer_messages("users", people(1000), state_every=5, state={"done": True}))
     # The custom field listing, then the first batch's calls: the target is writing.
     wait_for(lambda: emulator.api_calls >= 4)
 
@@ -152,7 +157,7 @@ def test_sigterm_during_a_batch_write_finishes_it_reads_no_more_and_exits_143(
     stderr = target.stderr
     assert "target-pardot interrupted by SIGTERM" in stderr
     [summary] = [line for line in stderr.splitlines() if "target-pardot summary:" in line]
-    assert len(emulator.prospects()) < 200  # it did stop reading
+    assert len(emulator.prospects()) < 1000  # it did stop reading
     assert target.states and {"done": True} not in target.states
     assert_state_is_never_ahead_and_nothing_is_doubled(emulator, target.states, summary)
 
