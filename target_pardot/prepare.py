@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -42,22 +42,6 @@ class RecordRules(Protocol):
     json_values: ClassVar[bool]
 
     def require_identity(self, identify: Identify) -> None: ...
-
-
-def prepare_records(
-    stream: str,
-    records: Iterable[Mapping[str, Any]],
-    *,
-    settings: Settings,
-    catalog: FieldCatalog,
-    rules: RecordRules,
-    report: RunReport,
-) -> list[Prepared]:
-    """Normalise, map and validate each record; reject the ones that can never succeed."""
-    preparer = BatchPreparer(stream, settings=settings, catalog=catalog, rules=rules, report=report)
-    for record in records:
-        preparer.add(record)
-    return preparer.finish()
 
 
 class BatchPreparer:

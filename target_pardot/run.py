@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from target_pardot.api.client import PardotClient
 from target_pardot.dialects import DIALECTS, Dialect, RunTools
@@ -117,24 +116,14 @@ class PardotRun:
             report=self.report,
         )
 
-    def sync(self, stream: str, records: list[Mapping[str, Any]], *, wait: bool = True) -> None:
-        """Prepare, match and plan a batch, and hand its writes to the pipeline."""
-        preparer = self.preparer(stream)
-        try:
-            for record in records:
-                preparer.add(record)
-        finally:
-            self.report.log_rejects()
-        self.sync_prepared(preparer, wait=wait)
-
     def sync_prepared(self, batch: BatchPreparer, *, wait: bool = True) -> None:
         """Match and plan a prepared batch here, and hand its writes to the pipeline.
 
         With `wait`, return only once everything handed over so far is applied (the SDK is
         about to relay STATE); otherwise return at once, to read the next batch while this one
         is written. A failure in the background is raised here, at the next batch or wait.
+        The run was started when the batch was (`preparer`).
         """
-        self.start()
         try:
             prepared = batch.finish()
             # Judged on the whole prepared batch, before any of it is written: a broken mapping
