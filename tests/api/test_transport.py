@@ -24,8 +24,10 @@ from pardot_emulator import DEFAULT_CREDENTIALS, PardotEmulator
 from target_pardot.api.client import PardotClient
 from target_pardot.api.transport import (
     DirectTransport,
+    HttpAnswer,
     RequestsTransport,
     SendError,
+    Transport,
     encode_request,
     same_origin,
     transport_for,
@@ -198,6 +200,18 @@ def test_calls_go_through_the_proxy_the_environment_names(
 # redirects ----------------------------------------------------------------------------------
 
 
+def _download_error_file(transport: Transport, api: ThreadingHTTPServer) -> HttpAnswer:
+    """An import's error file, as the client asks for it: with the token, following redirects."""
+    return transport.send(
+        "GET",
+        f"{_url(api)}/api/v5/imports/1/do/downloadErrors",
+        headers={"Authorization": "Bearer secret-token"},
+        body=None,
+        timeout=TIMEOUT,
+        follow_redirects=True,
+    )
+
+
 def test_a_download_follows_a_redirect_to_another_host_without_the_token(
     servers: list[ThreadingHTTPServer],
 ) -> None:
@@ -208,14 +222,7 @@ def test_a_download_follows_a_redirect_to_another_host_without_the_token(
     )
     servers.append(api)
     transport = DirectTransport(verify=True, pool_size=2, user_agent="test")
-    answer = transport.send(
-        "GET",
-        f"{_url(api)}/api/v5/imports/1/do/downloadErrors",
-        headers={"Authorization": "Bearer secret-token"},
-        body=None,
-        timeout=TIMEOUT,
-        follow_redirects=True,
-    )
+    answer = _download_error_file(transport, api)
     assert (answer.status, answer.content, answer.redirected) == (200, b"email,error\r\n", True)
     assert api_seen[0][2].get("Authorization") == "Bearer secret-token"
     assert "Authorization" not in storage_seen[0][2]
@@ -441,14 +448,7 @@ def test_a_download_redirected_to_a_host_behind_the_proxy_goes_through_it(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     transport = transport_for(_url(api), requests.Session(), pool_size=2)
     assert isinstance(transport, DirectTransport)
-    answer = transport.send(
-        "GET",
-        f"{_url(api)}/api/v5/imports/1/do/downloadErrors",
-        headers={"Authorization": "Bearer secret-token"},
-        body=None,
-        timeout=TIMEOUT,
-        follow_redirects=True,
-    )
+    answer = _download_error_file(transport, api)
     assert (answer.status, answer.content, answer.redirected) == (200, b"email,error\r\n", True)
     assert used == [f"http://localhost:{storage.server_port}/files/errors.csv"]
 
