@@ -111,10 +111,15 @@ def ids_of(emulator: PardotEmulator) -> dict[str, int]:
 
 def mixed_records(emulator: PardotEmulator) -> list[dict[str, Any]]:
     ids = ids_of(emulator)
+    by_fid = range(3, 60, 6)
+    # Not by email too: two identities of one batch naming the same prospect are written in no
+    # particular order in api mode (see seeded), so which value won would be chance.
     records: list[dict[str, Any]] = [
-        {"email": f"p{n}@example.com", "first_name": f"F{n}", "city": "Oslo"} for n in range(60)
+        {"email": f"p{n}@example.com", "first_name": f"F{n}", "city": "Oslo"}
+        for n in range(60)
+        if n not in by_fid
     ]
-    records += [{"pardot_fid": fid(n), "city": "By fid"} for n in range(3, 60, 6)]
+    records += [{"pardot_fid": fid(n), "city": "By fid"} for n in by_fid]
     records += [
         {"email": "twin@example.com", "first_name": "Twin"},
         {"pardot_id": str(ids["by-id-1@example.com"]), "city": "By id"},
