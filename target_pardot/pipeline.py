@@ -13,9 +13,11 @@ What makes this safe:
 
 - Bounded: at most `capacity` records, or two batches if that is more, are handed over and
   not yet applied; `submit` waits for room. Memory stays bounded whatever the input's size.
-- Order per prospect: each batch holds its identities and emails (its `keys`) until it is
-  done, and `wait_for` keeps the next batch from matching a prospect that an earlier batch is
-  still writing (it could otherwise create it twice, or write older values last).
+- Order per prospect: each batch holds its identities, emails and the prospect ids its plan
+  writes (its `keys`) until it is done, and `wait_for` keeps the next batch from matching (by
+  identity or email) or writing (by prospect id) a prospect that an earlier batch is still
+  writing: it could otherwise create it twice, or write older values last. The run hands a
+  batch over in layers (matching.first_layer) for the same reason within a batch.
 - STATE: the SDK relays STATE only after it drained every sink; the sink then waits here
   (`drain`) until everything handed over was applied, so STATE never gets ahead of Pardot.
 - Failures: the first error of a batch in the background is raised at the next hand-over or

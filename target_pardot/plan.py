@@ -108,3 +108,27 @@ class Plan:
                 step = replace(step, action=Action.CREATE_IF_NEW)
             steps.append(step)
         return Plan(steps)
+
+
+def prospects_written_twice(plan: Plan) -> dict[int, int] | None:
+    """When two groups of the plan write one prospect: each planned record's prospect.
+
+    Finding can show that two identities name one prospect (an email matched to the prospect a
+    Pardot id names, a fid resolved in v5, a claim). Written in one go, their writes would land
+    in no particular order; the answer (id(record) -> prospect id, for every record whose step
+    names one) lets matching.first_layer put the later one after the earlier. None in the usual
+    case, where every prospect is written by one group.
+    """
+    first_writer: dict[int, Group] = {}
+    written: list[tuple[Group, int]] = []
+    twice = False
+    for step in plan.steps:
+        prospect = step.prospect_id
+        if prospect is None or step.action in UNSENT:
+            continue
+        written.append((step.group, prospect))
+        if first_writer.setdefault(prospect, step.group) is not step.group:
+            twice = True
+    if not twice:
+        return None
+    return {id(member): prospect for group, prospect in written for member in group.members}

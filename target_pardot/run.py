@@ -4,13 +4,15 @@ Every stream's sink hands its batches to the same PardotRun, so the concurrency 
 the custom field list and the scan index exist once per run, whatever the number of streams.
 A batch flows one way:
 
-    records --prepare--> Prepared --group--> Groups --[skip unchanged]--find--> ids --plan-->
-    Plan --for_sync_mode--> Plan ==pipeline==> execute --> Pardot calls --> outcomes
+    records --prepare--> Prepared --first_layer--> Groups --[skip unchanged]--find--> ids
+    --plan--> Plan --for_sync_mode--> Plan ==pipeline==> execute --> Pardot calls --> outcomes
 
 Everything up to the plan happens in the thread the SDK calls the sink from (each record is
 prepared as the SDK hands it over, the rest once per batch); the plan is then
 handed to the pipeline (pipeline.py), which executes it in the background while the next batch
-is read and planned. In a dry run (setting dry_run) the last step counts the plan instead of
+is read and planned. A batch whose records name one prospect through different identities goes
+through this in layers, one after the other, so that the later record wins (first_layer).
+In a dry run (setting dry_run) the last step counts the plan instead of
 executing it: rejects and skips are settled as usual (the reject file is written), every write
 is only counted.
 
@@ -32,10 +34,10 @@ from target_pardot.dialects.base import settle_unsent
 from target_pardot.dialects.batches import BATCH_LIMIT
 from target_pardot.errors import SettingsError
 from target_pardot.fields import FieldCatalog
-from target_pardot.matching import Group, Identity, group_records
+from target_pardot.matching import Group, Identity, first_layer
 from target_pardot.outcomes import RejectFile, Result, RunReport
 from target_pardot.pipeline import Pipeline
-from target_pardot.plan import UNSENT, Action, Plan, Step
+from target_pardot.plan import UNSENT, Action, Plan, Step, prospects_written_twice
 from target_pardot.prepare import BatchPreparer, Prepared
 from target_pardot.run_report import (
     ProgressLogger,
@@ -144,25 +146,57 @@ class PardotRun:
         self.report.check_reject_ratio()
 
     def _hand_over(self, stream: str, prepared: list[Prepared]) -> None:
-        groups = group_records(prepared, self.dialect.identity_of)
-        merged = sum(len(group.members) - 1 for group in groups)
+        rest = prepared
+        while rest:
+            handed_over = self._hand_over_layer(stream, rest)
+            if len(handed_over) == len(rest):
+                return
+            taken = {id(record) for record in handed_over}
+            rest = [record for record in rest if id(record) not in taken]
+
+    def _hand_over_layer(self, stream: str, records: list[Prepared]) -> list[Prepared]:
+        """Match, plan and hand over the records that can be written first, all at once.
+
+        Returns them: all of `records`, unless two identities of the batch name one prospect
+        (see first_layer, prospects_written_twice). The others are handed over after, in a
+        later layer, and wait for this one to be written: the record that comes later in the
+        input wins.
+        """
+        identity_of = self.dialect.identity_of
+        layer = first_layer(records, identity_of)
+        # What the layer names, held until it is written: a later layer, or batch, naming any
+        # of it is matched only after, so that what this one created or changed is known.
+        keys = _prospect_keys(layer.groups)
+        self.pipeline.wait_for(keys)
+        unchanged, plan = self._match(layer.groups)
+        prospect_of = prospects_written_twice(plan)
+        while prospect_of is not None:  # ends: each pass leaves out a record, never the first
+            layer = first_layer(layer.records, identity_of, prospect_of=prospect_of)
+            unchanged, plan = self._match(layer.groups)
+            prospect_of = prospects_written_twice(plan)
+        prospects = {step.prospect_id for step in plan.steps if step.prospect_id is not None}
+        # An earlier batch may write one of these prospects through another identity.
+        self.pipeline.wait_for(prospects)
+        keys.update(prospects)
+        merged = sum(len(group.members) - 1 for group in layer.groups)
         if merged:
             self.report.merged(merged, stream=stream)
-        keys = _prospect_keys(groups)
-        # A prospect that an earlier batch is still writing is matched only once that batch is
-        # done: what it created or changed must be known first.
-        self.pipeline.wait_for(keys)
-        plan = self.plan(stream, groups)
-        self.pipeline.submit(len(prepared), keys, lambda: self.execute(plan))
+        if unchanged:
+            self.report.count(Result.UNCHANGED, len(unchanged), stream=stream)
+        plan = self._settle_plan(plan)
+        self.pipeline.submit(len(layer.records), keys, lambda: self.execute(plan))
+        return layer.records
 
-    def plan(self, stream: str, groups: list[Group]) -> Plan:
-        """Find and plan a batch's groups: every read, no write."""
+    def _match(self, groups: list[Group]) -> tuple[list[Group], Plan]:
+        """(groups skip_unchanged leaves out, the plan for the others): every read, no write."""
+        unchanged: list[Group] = []
         if self.unchanged is not None:
             # Before finding: an unchanged group costs no call at all, not even a read.
             unchanged, groups = self.unchanged.select(groups)
-            if unchanged:
-                self.report.count(Result.UNCHANGED, len(unchanged), stream=stream)
-        plan = self.dialect.plan(groups, self.dialect.find(groups))
+        return unchanged, self.dialect.plan(groups, self.dialect.find(groups))
+
+    def _settle_plan(self, plan: Plan) -> Plan:
+        """The plan as it will run: as if a dry run had written, and what sync_mode allows."""
         if self.dry_run is not None:
             plan = self.dry_run.as_if_written(plan)
         plan = plan.for_sync_mode(self.settings.sync_mode)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from target_pardot.dialects import DIALECTS, RunTools
 from target_pardot.identify import normalise_record
-from target_pardot.matching import Identity, group_records
+from target_pardot.matching import Identity, first_layer
 from target_pardot.prepare import Prepared
 from target_pardot.settings import Settings
 
@@ -78,8 +80,124 @@ def test_repeats_of_one_identity_merge_in_order_later_values_win() -> None:
         prepared({"email": "A@x.com"}, {"city": "Bergen"}),
     ]
     config = settings()
-    groups = group_records(records, lambda item: identity_of(item, config))
+    groups, members = first_layer(records, lambda item: identity_of(item, config))
+    assert members == records
     assert [g.identity.value for g in groups] == ["a@x.com", "b@x.com"]
     assert groups[0].fields == {"first_name": "Ann", "city": "Bergen"}
     assert groups[0].email == "A@x.com"
     assert len(groups[0].members) == 2
+
+
+def layers(records: list[Prepared], config: Settings) -> list[list[str]]:
+    """The batch as the run hands it over: layer after layer, each record by its city."""
+    handed_over = []
+    rest = records
+    while rest:
+        _groups, layer = first_layer(rest, lambda item: identity_of(item, config))
+        handed_over.append([item.fields["city"] for item in layer])
+        rest = [item for item in rest if all(item is not taken for taken in layer)]
+    return handed_over
+
+
+def test_a_batch_with_one_identity_per_prospect_is_one_layer() -> None:
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "1"}),
+        prepared({"email": "b@x.com", "pardot_id": "7"}, {"city": "2"}),
+        prepared({"email": "c@x.com", "pardot_fid": "00Q1"}, {"city": "3"}),
+        prepared({"email": "a@x.com"}, {"city": "4"}),  # same identity: merged
+    ]
+    assert layers(records, settings()) == [["1", "2", "3", "4"]]
+
+
+def test_a_record_naming_an_earlier_records_email_through_another_identity_waits() -> None:
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "by email"}),
+        prepared({"email": "b@x.com"}, {"city": "other"}),
+        prepared({"email": "A@x.com", "pardot_id": "7"}, {"city": "by id"}),
+        prepared({"email": "a@x.com"}, {"city": "by email again"}),
+    ]
+    # The last record comes after the id record, which comes after the first: three layers,
+    # and the unrelated record is not held back.
+    assert layers(records, settings()) == [
+        ["by email", "other"],
+        ["by id"],
+        ["by email again"],
+    ]
+
+
+def test_a_record_of_an_identity_waits_for_a_later_layer_holding_that_identity() -> None:
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "1"}),
+        prepared({"email": "a@x.com", "pardot_id": "7"}, {"city": "2"}),
+        prepared({"pardot_id": "7"}, {"city": "3"}),  # no email, but id 7 is in layer 2
+    ]
+    assert layers(records, settings()) == [["1"], ["2", "3"]]
+
+
+def test_an_id_with_and_without_a_fid_are_ordered() -> None:
+    records = [
+        prepared({"pardot_id": "7", "pardot_fid": "00Q1"}, {"city": "1"}),
+        prepared({"pardot_id": "7"}, {"city": "2"}),
+    ]
+    assert layers(records, settings()) == [["1"], ["2"]]
+
+
+def test_v3_orders_an_id_and_an_email_of_one_prospect() -> None:
+    records = [
+        prepared({"email": "a@x.com", "pardot_id": "7"}, {"city": "1"}),
+        prepared({"email": "a@x.com"}, {"city": "2"}),
+    ]
+    assert layers(records, settings(api_version=3)) == [["1"], ["2"]]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"pardot_id": "7"}, {"pardot_id": "8"}),  # two ids: two prospects
+        ({"org_id": "o1"}, {"org_id": "o2"}),  # two lookup values: two prospects
+    ],
+)
+def test_ids_or_lookup_values_sharing_an_email_are_not_ordered(
+    first: dict[str, str], second: dict[str, str]
+) -> None:
+    records = [
+        prepared({"email": "a@x.com", **first}, {"city": "1"}, first.get("org_id")),
+        prepared({"email": "a@x.com", **second}, {"city": "2"}, second.get("org_id")),
+    ]
+    assert layers(records, settings(lookup_field="org_id")) == [["1", "2"]]
+
+
+def test_two_fids_sharing_an_email_are_ordered() -> None:
+    # A lead and a contact of one person may be one prospect.
+    records = [
+        prepared({"email": "a@x.com", "pardot_fid": "00Q1"}, {"city": "1"}),
+        prepared({"email": "a@x.com", "pardot_fid": "0031"}, {"city": "2"}),
+    ]
+    assert layers(records, settings()) == [["1"], ["2"]]
+
+
+def test_records_that_always_create_are_ordered_only_against_matched_ones() -> None:
+    config = settings(match_by_email=False, lookup_field="org_id")
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "new 1"}),
+        prepared({"email": "a@x.com"}, {"city": "new 2"}),
+        # may claim the prospect the creates made (on_empty_lookup match_by_email)
+        prepared({"email": "a@x.com", "org_id": "o1"}, {"city": "lookup"}, "o1"),
+    ]
+    assert layers(records, config) == [["new 1", "new 2"], ["lookup"]]
+
+
+def test_records_finding_resolved_to_one_prospect_are_ordered() -> None:
+    config = settings()
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "by email"}),
+        prepared({"email": "b@x.com"}, {"city": "other"}),
+        prepared({"pardot_id": "7"}, {"city": "by id"}),
+        prepared({"email": "a@x.com"}, {"city": "by email again"}),
+    ]
+    # Finding showed a@x.com to be prospect 7.
+    prospect_of = {id(records[0]): 7, id(records[2]): 7, id(records[3]): 7}
+    _groups, layer = first_layer(
+        records, lambda item: identity_of(item, config), prospect_of=prospect_of
+    )
+    assert [item.fields["city"] for item in layer] == ["by email", "other"]

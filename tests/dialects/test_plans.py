@@ -21,6 +21,7 @@ from target_pardot.plan import (
     Action,
     Plan,
     Step,
+    prospects_written_twice,
 )
 from target_pardot.settings import Settings
 
@@ -276,3 +277,47 @@ def test_on_empty_lookup_create_makes_a_duplicate_and_says_so(version: int) -> N
     planner = plan_v4 if version == 4 else plan_v5
     [step] = planner([group("lookup", "org-1")], found_beside_empty(8), config)
     assert (step.action, step.beside_empty_lookup) == (Action.CREATE, True)
+
+
+def test_a_plan_writing_each_prospect_once_needs_no_ordering() -> None:
+    plan = Plan(
+        [
+            Step(Action.UPDATE, group("id", "7"), 7),
+            Step(Action.UPDATE, group("email", "b@x.com"), 8),
+            Step(Action.CREATE, group("email", "c@x.com")),
+            Step.reject(group("id", "x"), "pardot_id", "not an id"),
+        ]
+    )
+    assert prospects_written_twice(plan) is None
+
+
+def test_a_plan_writing_one_prospect_through_two_groups_tells_each_records_prospect() -> None:
+    by_id, by_email, other = (
+        Group(Identity("id", "7"), [object(), object()]),  # type: ignore[list-item]
+        Group(Identity("email", "a@x.com"), [object()]),  # type: ignore[list-item]
+        Group(Identity("email", "b@x.com"), [object()]),  # type: ignore[list-item]
+    )
+    plan = Plan(
+        [
+            Step(Action.UPDATE, by_id, 7),
+            Step(Action.UPDATE, by_email, 7),  # finding matched a@x.com to prospect 7
+            Step(Action.UPDATE, other, 8),
+        ]
+    )
+    prospect_of = prospects_written_twice(plan)
+    assert prospect_of == {
+        id(by_id.members[0]): 7,
+        id(by_id.members[1]): 7,
+        id(by_email.members[0]): 7,
+        id(other.members[0]): 8,
+    }
+
+
+def test_a_rejected_step_naming_a_written_prospect_needs_no_ordering() -> None:
+    plan = Plan(
+        [
+            Step(Action.UPDATE, group("id", "7"), 7),
+            Step(Action.REJECT, group("email", "a@x.com"), 7),
+        ]
+    )
+    assert prospects_written_twice(plan) is None

@@ -21,7 +21,7 @@ from target_pardot.errors import AmbiguousWriteError, error_for
 from target_pardot.fields import CustomField, FieldCatalog
 from target_pardot.finder import Candidate, ProspectFinder
 from target_pardot.identify import normalise_record
-from target_pardot.matching import Group, Identity, group_records
+from target_pardot.matching import Group, Identity, first_layer
 from target_pardot.outcomes import RejectFile, Result, RunReport
 from target_pardot.prepare import Prepared
 from target_pardot.settings import Settings
@@ -177,7 +177,8 @@ class Harness:
         self.source = self.dialect.source
 
     def run(self, *records: Prepared) -> None:
-        groups = group_records(list(records), self.dialect.identity_of)
+        groups, members = first_layer(list(records), self.dialect.identity_of)
+        assert members == list(records), "these tests write one layer"
         self.dialect.execute(self.dialect.plan(groups, self.dialect.find(groups)))
 
 
