@@ -101,14 +101,16 @@ class V3Dialect:
         settings = self._tools.settings
         report, applied = self._tools.report, self._tools.on_applied
         settle_unsent(plan, report)
-        by_id = [_item(step.group) for step in plan.of(Action.UPDATE)]
-        by_email = [_item(step.group) for step in plan.of(Action.UPSERT_BY_EMAIL)]
         campaign_id = settings.campaign_id
         if campaign_id is None and settings.sync_mode == "upsert":
-            apply_outcome(
-                self._write("batchUpsert", by_id + by_email), report, self._tools.on_applied
-            )
+            # In the batch's order: an id record and an email record of one prospect that the
+            # target cannot tell apart (no email beside the id) then land in input order when
+            # they share a call.
+            items = [_item(step.group) for step in plan.of(Action.UPDATE, Action.UPSERT_BY_EMAIL)]
+            apply_outcome(self._write("batchUpsert", items), report, applied)
         else:
+            by_id = [_item(step.group) for step in plan.of(Action.UPDATE)]
+            by_email = [_item(step.group) for step in plan.of(Action.UPSERT_BY_EMAIL)]
             # batchUpsert by an id Pardot does not know falls back to the email and creates,
             # which update_only must not do; with a campaign, existing prospects keep theirs.
             apply_outcome(self._write("batchUpdate", by_id), report, applied)
