@@ -129,3 +129,15 @@ def test_across_batches_a_record_waits_for_the_id_record_of_its_prospect(
     sync(emulator, tmp_path, version, records, batch_size_rows=1, lookup_strategy="scan")
     written = [cities(emulator)[f"p{n}@example.com"] for n in range(20)]
     assert written == ["second"] * 20
+
+
+def test_v3_an_id_record_without_the_email_lands_after_an_email_record_in_one_call(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """The target cannot relate them before writing; in one batch call they keep input order."""
+    emulator, prospects = seeded(make_emulator, 3)
+    records = [{"email": f"p{n}@example.com", "city": "by email"} for n in range(20)]
+    records += [{"pardot_id": str(p["id"]), "city": "by id"} for p in prospects[:20]]
+    sync(emulator, tmp_path, 3, records)
+    assert emulator.call_counts["v3.prospect.batchUpsert"] == 1
+    assert [cities(emulator)[f"p{n}@example.com"] for n in range(20)] == ["by id"] * 20
