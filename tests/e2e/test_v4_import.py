@@ -97,8 +97,8 @@ def seeded(make_emulator: Callable[..., PardotEmulator]) -> PardotEmulator:
     emulator.add_prospect("twin@example.com", first_name="Older", created_at=LONG_AGO)
     emulator.add_prospect("twin@example.com", first_name="Newer", created_at=LONG_AGO)
     emulator.add_prospect("gone@example.com", city="Binned", created_at=LONG_AGO, is_archived=True)
-    # Written to by id only: two identities of one batch naming the same prospect are written
-    # in no particular order in api mode.
+    # Written to by id only: a record naming a prospect by id without its email, beside one
+    # naming it by email, may land in either order (README, "How matching works").
     emulator.add_prospect("by-id-1@example.com", city="Bergen", created_at=LONG_AGO)
     emulator.add_prospect("by-id-2@example.com", city="Bergen", created_at=LONG_AGO)
     emulator.add_prospect("by-id-3@example.com", city="Bergen", created_at=LONG_AGO)
@@ -112,8 +112,8 @@ def ids_of(emulator: PardotEmulator) -> dict[str, int]:
 def mixed_records(emulator: PardotEmulator) -> list[dict[str, Any]]:
     ids = ids_of(emulator)
     by_fid = range(3, 60, 6)
-    # Not by email too: two identities of one batch naming the same prospect are written in no
-    # particular order in api mode (see seeded), so which value won would be chance.
+    # Not by email too: a v4 fid without its email is never looked up, so beside an email
+    # record of the same prospect it may land in either order (see seeded): chance would decide.
     records: list[dict[str, Any]] = [
         {"email": f"p{n}@example.com", "first_name": f"F{n}", "city": "Oslo"}
         for n in range(60)

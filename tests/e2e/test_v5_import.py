@@ -76,8 +76,8 @@ def seeded(make_emulator: Callable[..., PardotEmulator]) -> PardotEmulator:
     emulator.add_prospect("p2@example.com", first_name="Unclaimed", created_at=LONG_AGO)
     emulator.add_prospect("twin@example.com", first_name="Older", created_at=LONG_AGO)
     emulator.add_prospect("twin@example.com", first_name="Newer", created_at=LONG_AGO)
-    # Written to by id only: two identities of one batch naming the same prospect are written
-    # in no particular order in api mode.
+    # Written to by id only: a record naming a prospect by id without its email, beside one
+    # that upserts it by email, may land in either order (README, "How matching works").
     emulator.add_prospect("by-id-1@example.com", city="Bergen", created_at=LONG_AGO)
     emulator.add_prospect("by-id-2@example.com", city="Bergen", created_at=LONG_AGO)
     return emulator
