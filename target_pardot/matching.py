@@ -1,4 +1,5 @@
-"""Identities and merging the records of a batch that describe the same prospect.
+"""Identities, merging the records of a batch that describe the same prospect, and the order
+in which records that name one prospect through different identities are written (layers).
 
 Which identity a record has is each API version's rule (see the dialects): in v4/v5 the Pardot
 id, then the Salesforce fid, then the lookup field, then the email; in v3, where the email is
@@ -68,8 +69,9 @@ def first_layer(
     id with and without a fid), the same email (unless both are Pardot ids or both lookup
     values, which are different prospects whatever their emails), or the same prospect in
     `prospect_of` (id(record) -> the prospect finding resolved it to). Each record gets the
-    lowest layer that keeps it after everything it conflicts with and with the records of its
-    own identity, so most records of a batch are in the first layer even when a few conflict.
+    lowest layer that keeps it after everything it conflicts with, and not before an earlier
+    record of its own identity, so most records of a batch are in the first layer even when a
+    few conflict.
     Records with the same identity in the layer merge: later values win, first appearance
     keeps order. `identity_of` is the API version's matching rule (see the dialects).
     """

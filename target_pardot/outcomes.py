@@ -58,6 +58,9 @@ class StreamTally:
     claimed: int = 0
     # Dry run: the write steps planned, by action ("create", "update", ...).
     planned: Counter[str] = dataclasses.field(default_factory=Counter)
+    # Records written after the rest of their batch, behind an earlier record that named their
+    # prospect through another identity (matching.first_layer).
+    ordered: int = 0
 
     def copy(self) -> StreamTally:
         return StreamTally(
@@ -68,6 +71,7 @@ class StreamTally:
             self.merged,
             self.claimed,
             Counter(self.planned),
+            self.ordered,
         )
 
 
@@ -227,6 +231,10 @@ class RunReport:
     def claimed(self, n: int = 1, *, stream: str) -> None:
         with self._lock:
             self._stream(stream).claimed += n
+
+    def ordered(self, n: int, *, stream: str) -> None:
+        with self._lock:
+            self._stream(stream).ordered += n
 
     def planned(self, actions: Counter[str], *, stream: str) -> None:
         """Dry run: the writes a batch would have made."""

@@ -151,6 +151,8 @@ class PardotRun:
             handed_over = self._hand_over_layer(stream, rest)
             if len(handed_over) == len(rest):
                 return
+            if rest is prepared:
+                self.report.ordered(len(rest) - len(handed_over), stream=stream)
             taken = {id(record) for record in handed_over}
             rest = [record for record in rest if id(record) not in taken]
 

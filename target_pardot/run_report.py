@@ -44,6 +44,12 @@ MERGED_MEANS = (
     "Salesforce id, lookup value or email): they were sent as one write, later values winning"
 )
 
+ORDERED_MEANS = (
+    "written after the rest of their batch are records that named a prospect an earlier record "
+    "of the batch named through another identity (email, Pardot id, Salesforce id, lookup "
+    "value): they waited for it, so that the later record wins"
+)
+
 # The metric tag of each result (tags are identifiers, not prose).
 RESULT_TAGS = {
     Result.CREATED: "created",
@@ -103,6 +109,8 @@ def _stream_line(name: str, tally: StreamTally, dry_run: bool, lookup_field: str
         reject_text += f" ({reasons})"
     parts.append(reject_text)
     parts.append(f"{tally.merged} merged duplicates")
+    if tally.ordered:
+        parts.append(f"{tally.ordered} written after the rest of their batch")
     return f"  stream '{name}': {tally.received} received; " + ", ".join(parts)
 
 
@@ -124,6 +132,8 @@ def report_block(
         lines.append("  no records received")
     if any(tally.merged for tally in streams.values()):
         lines.append(f"  {MERGED_MEANS}")
+    if any(tally.ordered for tally in streams.values()):
+        lines.append(f"  {ORDERED_MEANS}")
     by_endpoint = ", ".join(f"{name} {n}" for name, n in api_calls.items()) or "none"
     lines.append(
         f"  API calls (the run's, shared by its streams): {total} ({by_endpoint}); "
@@ -182,6 +192,8 @@ def metric_points(report: RunReport, call_counts: Mapping[str, int]) -> list[Met
             records(tally.merged, stream, "merged")
         if tally.claimed:
             records(tally.claimed, stream, "claimed")
+        if tally.ordered:
+            records(tally.ordered, stream, "ordered")
     points.extend(
         MetricPoint(API_CALLS_METRIC, n, {"endpoint": endpoint})
         for endpoint, n in sorted(call_counts.items())

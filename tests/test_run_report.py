@@ -51,3 +51,17 @@ def test_progress_off_starts_no_thread() -> None:
     progress.start()
     assert threading.active_count() == before
     progress.stop()
+
+
+def test_records_written_after_the_rest_of_their_batch_are_shown_and_explained(
+    tmp_path: Path,
+) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), 1)
+    report.saw(3, stream="users")
+    report.saw(1, stream="leads")
+    report.ordered(2, stream="users")
+    block = report_block(report, {}, lookup_field=None)
+    users, leads = (line for line in block.splitlines() if line.startswith("  stream"))
+    assert users.endswith(", 2 written after the rest of their batch")
+    assert "written after" not in leads
+    assert "so that the later record wins" in block

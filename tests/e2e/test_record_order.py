@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pardot_emulator import PardotEmulator
-from tests.conftest import run_target, singer_messages, target_config
+from tests.conftest import TargetRun, run_target, singer_messages, target_config
 
 PROSPECTS = 120  # more than two batch calls of 50: a call boundary falls between the records
 
@@ -41,7 +41,7 @@ def sync(
     version: int,
     records: list[dict[str, Any]],
     **settings: Any,
-) -> None:
+) -> TargetRun:
     result = run_target(
         target_config(emulator, tmp_path, api_version=version, **settings),
         singer_messages("users", records),
@@ -49,6 +49,7 @@ def sync(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.rejects == []
+    return result
 
 
 def cities(emulator: PardotEmulator) -> dict[str, str | None]:
@@ -68,7 +69,7 @@ def test_email_then_id_then_email_again_the_last_record_wins(
             {"pardot_id": str(prospect["id"]), "email": email, "city": "second", "phone": "by id"},
             {"email": email, "city": "third"},
         ]
-    sync(emulator, tmp_path, version, records)
+    result = sync(emulator, tmp_path, version, records)
     assert len(emulator.prospects()) == PROSPECTS  # nothing created twice
     assert set(cities(emulator).values()) == {"third"}
     # The id record's phone came after the first record's and nothing later set it.
@@ -77,6 +78,10 @@ def test_email_then_id_then_email_again_the_last_record_wins(
     # custom field listing, and a scan page in v4).
     if version != 5:
         assert emulator.api_calls <= 3 * 3 + 2
+    # One batch: the first layer is the 120 first records; the rest waited, and the report
+    # says so.
+    assert "240 written after the rest of their batch" in result.stderr
+    assert '"result":"ordered"' in result.stderr.replace(" ", "")
 
 
 @pytest.mark.parametrize("version", [4, 5])
