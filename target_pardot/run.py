@@ -148,7 +148,9 @@ class PardotRun:
     def _hand_over(self, stream: str, prepared: list[Prepared]) -> None:
         rest = prepared
         while rest:
-            handed_over = self._hand_over_layer(stream, rest)
+            # A later layer follows writes of its prospects through other identities: no
+            # fingerprint of its own tells what those prospects hold (skip_unchanged).
+            handed_over = self._hand_over_layer(stream, rest, trusted=rest is prepared)
             if len(handed_over) == len(rest):
                 return
             if rest is prepared:
@@ -156,7 +158,9 @@ class PardotRun:
             taken = {id(record) for record in handed_over}
             rest = [record for record in rest if id(record) not in taken]
 
-    def _hand_over_layer(self, stream: str, records: list[Prepared]) -> list[Prepared]:
+    def _hand_over_layer(
+        self, stream: str, records: list[Prepared], *, trusted: bool
+    ) -> list[Prepared]:
         """Match, plan and hand over the records that can be written first, all at once.
 
         Returns them: all of `records`, unless two identities of the batch name one prospect
@@ -170,11 +174,11 @@ class PardotRun:
         # of it is matched only after, so that what this one created or changed is known.
         keys = _prospect_keys(layer.groups)
         self.pipeline.wait_for(keys)
-        unchanged, plan = self._match(layer.groups)
+        unchanged, plan = self._match(layer.groups, trusted=trusted)
         prospect_of = prospects_written_twice(plan)
         while prospect_of is not None:  # ends: each pass leaves out a record, never the first
             layer = first_layer(layer.records, identity_of, prospect_of=prospect_of)
-            unchanged, plan = self._match(layer.groups)
+            unchanged, plan = self._match(layer.groups, trusted=trusted)
             prospect_of = prospects_written_twice(plan)
         prospects = {step.prospect_id for step in plan.steps if step.prospect_id is not None}
         # An earlier batch may write one of these prospects through another identity.
@@ -189,12 +193,15 @@ class PardotRun:
         self.pipeline.submit(len(layer.records), keys, lambda: self.execute(plan))
         return layer.records
 
-    def _match(self, groups: list[Group]) -> tuple[list[Group], Plan]:
-        """(groups skip_unchanged leaves out, the plan for the others): every read, no write."""
+    def _match(self, groups: list[Group], *, trusted: bool) -> tuple[list[Group], Plan]:
+        """(groups skip_unchanged leaves out, the plan for the others): every read, no write.
+
+        `trusted`: skip_unchanged may leave out groups whose fingerprint matches.
+        """
         unchanged: list[Group] = []
         if self.unchanged is not None:
             # Before finding: an unchanged group costs no call at all, not even a read.
-            unchanged, groups = self.unchanged.select(groups)
+            unchanged, groups = self.unchanged.select(groups, trusted=trusted)
         return unchanged, self.dialect.plan(groups, self.dialect.find(groups))
 
     def _settle_plan(self, plan: Plan) -> Plan:

@@ -209,11 +209,18 @@ class SkipUnchanged:
         self._version = version
         self._skip = not full_resync
 
-    def select(self, groups: list[Group]) -> tuple[list[Group], list[Group]]:
-        """(unchanged groups, groups to send); the old fingerprints of the latter are gone."""
+    def select(
+        self, groups: list[Group], *, trusted: bool = True
+    ) -> tuple[list[Group], list[Group]]:
+        """(unchanged groups, groups to send); the old fingerprints of the latter are gone.
+
+        Not `trusted`: every group is sent. For records written after another identity of the
+        same batch wrote their prospect: what their identity last wrote says nothing of what
+        the prospect holds now.
+        """
         items = fingerprinted(groups, self._business_unit_id, self._version)
         stored = self.store.lookup(item.key for item in items if item.key is not None)
-        unchanged, to_send = split_unchanged(items, stored, skip=self._skip)
+        unchanged, to_send = split_unchanged(items, stored, skip=self._skip and trusted)
         self.store.forget(item.key for item in to_send if item.key in stored)
         return unchanged, [item.group for item in to_send]
 

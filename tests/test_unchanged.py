@@ -14,6 +14,7 @@ from target_pardot.matching import Group, Identity, new_identity
 from target_pardot.settings import DEFAULT_STORE_FILE, default_store_path
 from target_pardot.unchanged import (
     FingerprintStore,
+    SkipUnchanged,
     fingerprint,
     fingerprinted,
     identity_key,
@@ -73,6 +74,23 @@ def test_split_skips_only_groups_whose_fingerprint_is_stored() -> None:
     unchanged, to_send = split_unchanged(items, stored, skip=False)  # type: ignore[arg-type]
     assert unchanged == []
     assert len(to_send) == 4
+
+
+def test_untrusted_groups_are_all_sent_and_their_fingerprints_forgotten(tmp_path: Path) -> None:
+    skip = SkipUnchanged(
+        FingerprintStore(str(tmp_path / "u.sqlite")),
+        business_unit_id=BU,
+        version=4,
+        full_resync=False,
+    )
+    same = group(Identity("id", "7"), city="Oslo")
+    skip.applied(same)
+    assert skip.select([same]) == ([same], [])
+    # Written after another identity of its batch wrote prospect 7: sent whatever it wrote last.
+    assert skip.select([same], trusted=False) == ([], [same])
+    # ... and forgotten until Pardot confirms the new write: a crash now cannot skip it.
+    assert skip.select([same]) == ([], [same])
+    skip.close()
 
 
 def test_the_store_commits_what_was_remembered_and_forgets_before_a_resend(

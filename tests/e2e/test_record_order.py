@@ -146,3 +146,23 @@ def test_v3_an_id_record_without_the_email_lands_after_an_email_record_in_one_ca
     sync(emulator, tmp_path, 3, records)
     assert emulator.call_counts["v3.prospect.batchUpsert"] == 1
     assert [cities(emulator)[f"p{n}@example.com"] for n in range(20)] == ["by id"] * 20
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_skip_unchanged_sends_a_record_whose_prospect_another_identity_wrote_before_it(
+    make_emulator: Any, tmp_path: Path, version: int
+) -> None:
+    """The id record's fingerprint matches what it wrote last run, but the email record before
+    it in this batch has since written the prospect: it must be sent, or the email's values
+    would win."""
+    emulator, prospects = seeded(make_emulator, version)
+    by_id = [
+        {"pardot_id": str(p["id"]), "email": f"p{n}@example.com", "city": "by id"}
+        for n, p in enumerate(prospects[:20])
+    ]
+    store = {"skip_unchanged": True, "skip_unchanged_store": str(tmp_path / "fingerprints.db")}
+    sync(emulator, tmp_path, version, by_id, **store)
+    by_email = [{"email": f"p{n}@example.com", "city": "by email"} for n in range(20)]
+    result = sync(emulator, tmp_path, version, by_email + by_id, **store)
+    assert [cities(emulator)[f"p{n}@example.com"] for n in range(20)] == ["by id"] * 20
+    assert "20 written after the rest of their batch" in result.stderr
