@@ -8,6 +8,7 @@ real command against the emulator, in each API version.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,40 @@ def test_skip_unchanged_sends_a_record_whose_prospect_another_identity_wrote_bef
     result = sync(emulator, tmp_path, version, by_email + by_id, **store)
     assert [cities(emulator)[f"p{n}@example.com"] for n in range(20)] == ["by id"] * 20
     assert "20 written after the rest of their batch" in result.stderr
+
+
+def random_batch(prospects: list[dict[str, Any]], version: int, seed: int) -> list[dict[str, Any]]:
+    """Records naming a few prospects many times, by email, id or fid, always with the email
+    (so every conflict is one the target can see): what a user's events look like."""
+    chooser = random.Random(seed)
+    records = []
+    for position in range(300):
+        n = chooser.randrange(len(prospects))
+        record: dict[str, Any] = {"email": f"p{n}@example.com", "city": f"c{position}"}
+        form = chooser.choice(("email", "id", "fid") if version != 3 else ("email", "id"))
+        if form == "id":
+            record["pardot_id"] = str(prospects[n]["id"])
+        elif form == "fid":
+            record["pardot_fid"] = fid(n)
+        if chooser.random() < 0.3:
+            record["phone"] = f"+47 {position}"
+        records.append(record)
+    return records
+
+
+def state(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
+    return sorted((p["email"], p.get("city"), p.get("phone")) for p in emulator.prospects())
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_concurrent_run_leaves_pardot_as_writing_one_record_at_a_time_does(
+    make_emulator: Any, tmp_path: Path, version: int, seed: int
+) -> None:
+    sequential, prospects = seeded(make_emulator, version)
+    records = random_batch(prospects, version, seed)
+    sync(sequential, tmp_path, version, records, batch_size_rows=1, max_concurrency=1)
+    concurrent, _ = seeded(make_emulator, version, latency=0.005)
+    result = sync(concurrent, tmp_path, version, records, max_concurrency=5)
+    assert state(concurrent) == state(sequential)
+    assert "written after the rest of their batch" in result.stderr
