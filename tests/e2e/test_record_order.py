@@ -30,8 +30,13 @@ def seeded(
     make_emulator: Any, version: int, **knobs: Any
 ) -> tuple[PardotEmulator, list[dict[str, Any]]]:
     emulator = make_emulator(ampsea=version != 3, **knobs)
+    emulator.add_custom_field("org_id")
+    # Half of them carry their lookup value; a lookup record claims one of the others.
     prospects = [
-        emulator.add_prospect(f"p{n}@example.com", crm_lead_fid=fid(n)) for n in range(PROSPECTS)
+        emulator.add_prospect(
+            f"p{n}@example.com", crm_lead_fid=fid(n), **({"org_id": f"org-{n}"} if n % 2 else {})
+        )
+        for n in range(PROSPECTS)
     ]
     return emulator, prospects
 
@@ -169,19 +174,25 @@ def test_skip_unchanged_sends_a_record_whose_prospect_another_identity_wrote_bef
     assert "20 written after the rest of their batch" in result.stderr
 
 
-def random_batch(prospects: list[dict[str, Any]], version: int, seed: int) -> list[dict[str, Any]]:
-    """Records naming a few prospects many times, by email, id or fid, always with the email
-    (so every conflict is one the target can see): what a user's events look like."""
+def random_batch(
+    prospects: list[dict[str, Any]], forms: tuple[str, ...], seed: int
+) -> list[dict[str, Any]]:
+    """Records naming a few prospects many times, by email, id, fid or lookup value, always
+    with the email (so every conflict is one the target can see): what a user's events look
+    like."""
     chooser = random.Random(seed)
     records = []
     for position in range(300):
         n = chooser.randrange(len(prospects))
         record: dict[str, Any] = {"email": f"p{n}@example.com", "city": f"c{position}"}
-        form = chooser.choice(("email", "id", "fid") if version != 3 else ("email", "id"))
+        form = chooser.choice(forms)
         if form == "id":
             record["pardot_id"] = str(prospects[n]["id"])
         elif form == "fid":
             record["pardot_fid"] = fid(n)
+        if "lookup" in forms:
+            # lookup_field is on: every record needs its value (an id or fid record too).
+            record["org_id"] = f"org-{n}"
         if chooser.random() < 0.3:
             record["phone"] = f"+47 {position}"
         records.append(record)
@@ -189,18 +200,35 @@ def random_batch(prospects: list[dict[str, Any]], version: int, seed: int) -> li
 
 
 def state(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
-    return sorted((p["email"], p.get("city"), p.get("phone")) for p in emulator.prospects())
+    return sorted(
+        (p["email"], p.get("city"), p.get("phone"), p.get("org_id")) for p in emulator.prospects()
+    )
 
 
-@pytest.mark.parametrize("version", [3, 4, 5])
+@pytest.mark.parametrize(
+    ("version", "forms", "settings"),
+    [
+        (3, ("email", "id"), {}),
+        (4, ("email", "id", "fid"), {}),
+        (5, ("email", "id", "fid"), {}),
+        (4, ("lookup", "id", "fid"), {"lookup_field": "org_id"}),
+        (5, ("lookup", "id", "fid"), {"lookup_field": "org_id"}),
+    ],
+    ids=["v3", "v4", "v5", "v4-lookup", "v5-lookup"],
+)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_concurrent_run_leaves_pardot_as_writing_one_record_at_a_time_does(
-    make_emulator: Any, tmp_path: Path, version: int, seed: int
+    make_emulator: Any,
+    tmp_path: Path,
+    version: int,
+    forms: tuple[str, ...],
+    settings: dict[str, Any],
+    seed: int,
 ) -> None:
     sequential, prospects = seeded(make_emulator, version)
-    records = random_batch(prospects, version, seed)
-    sync(sequential, tmp_path, version, records, batch_size_rows=1, max_concurrency=1)
+    records = random_batch(prospects, forms, seed)
+    sync(sequential, tmp_path, version, records, batch_size_rows=1, max_concurrency=1, **settings)
     concurrent, _ = seeded(make_emulator, version, latency=0.005)
-    result = sync(concurrent, tmp_path, version, records, max_concurrency=5)
+    result = sync(concurrent, tmp_path, version, records, max_concurrency=5, **settings)
     assert state(concurrent) == state(sequential)
     assert "written after the rest of their batch" in result.stderr
