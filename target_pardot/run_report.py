@@ -40,8 +40,9 @@ DAILY_QUOTAS = (("Growth", 25_000), ("Plus", 50_000), ("Advanced", 100_000))
 TOKEN_ENDPOINT = "oauth.token"  # noqa: S105 (an endpoint name): Salesforce's, outside the quota
 
 MERGED_MEANS = (
-    "merged duplicates are records of one batch that name the same prospect (same Pardot id, "
-    "Salesforce id, lookup value or email): they were sent as one write, later values winning"
+    "merged duplicates are records of one batch with the same identity (the same Pardot id, "
+    "else Salesforce id, else lookup value, else email): they were sent as one write, later "
+    "values winning"
 )
 
 ORDERED_MEANS = (

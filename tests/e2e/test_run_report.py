@@ -59,7 +59,7 @@ def test_the_closing_block_tells_each_stream_apart(two_streams: TargetRun) -> No
     leads = next(line for line in lines if "stream 'leads'" in line)
     assert "1 received; 1 created, 0 updated" in leads
     text = "\n".join(lines)
-    assert "merged duplicates are records of one batch that name the same prospect" in text
+    assert "merged duplicates are records of one batch with the same identity" in text
     calls = re.search(r"API calls \(the run's, shared by its streams\): (\d+) \(", text)
     assert calls is not None
     n = int(calls[1])
