@@ -53,6 +53,9 @@ def new_identity() -> Identity:
 class Layer(NamedTuple):
     groups: list[Group]
     records: list[Prepared]  # the records the groups hold, in input order
+    # What those records name ("kind value" and "email <address>" text: an email identity and
+    # another record's email give the same key), for the pipeline to hold while they are written.
+    keys: set[Hashable]
 
 
 def first_layer(
@@ -77,6 +80,7 @@ def first_layer(
     """
     groups: dict[Identity, Group] = {}
     records: list[Prepared] = []
+    keys: set[Hashable] = set()
     # What earlier records named -> (the highest layer naming it, the identity that did).
     # Records that always create ("new") share one owner: they write only what they make.
     named: dict[Hashable, tuple[int, Identity | str]] = {}
@@ -115,6 +119,10 @@ def first_layer(
         if layer:
             continue
         records.append(item)
+        if key is not None:
+            keys.add(key)
+        if email_key is not None:
+            keys.add(email_key)
         group = groups.get(identity)
         if group is None:
             # Most groups have one member: they share its fields rather than copy them, and
@@ -129,7 +137,7 @@ def first_layer(
             group.email = email
         if item.lookup_value is not None:
             group.lookup_value = item.lookup_value
-    return Layer(list(groups.values()), records)
+    return Layer(list(groups.values()), records, keys)
 
 
 def _may_share_prospect(first: Identity | str, second: Identity | str) -> bool:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 
 from target_pardot.api.client import PardotClient
@@ -172,7 +171,7 @@ class PardotRun:
         layer = first_layer(records, identity_of)
         # What the layer names, held until it is written: a later layer, or batch, naming any
         # of it is matched only after, so that what this one created or changed is known.
-        keys = _prospect_keys(layer.groups)
+        keys = layer.keys
         self.pipeline.wait_for(keys)
         unchanged, plan = self._match(layer.groups, trusted=trusted)
         prospect_of = prospects_written_twice(plan)
@@ -321,19 +320,3 @@ class DryRun:
             # A "new" identity is unique to its record: it never comes back.
             if step.group.identity.kind != "new":
                 self._made.add(step.group.identity)
-
-
-def _prospect_keys(groups: list[Group]) -> set[Hashable]:
-    """What a batch's groups could touch: their identities and their emails.
-
-    As text ("kind value"): an email identity and the email of another group then give the
-    same key, and text keeps its hash, where an Identity computes it at every lookup.
-    """
-    keys: set[Hashable] = set()
-    for group in groups:
-        identity = group.identity
-        if identity.kind != "new":
-            keys.add(f"{identity.kind} {identity.value}")
-        if group.email:
-            keys.add("email " + group.email.lower())
-    return keys

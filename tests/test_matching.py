@@ -80,7 +80,7 @@ def test_repeats_of_one_identity_merge_in_order_later_values_win() -> None:
         prepared({"email": "A@x.com"}, {"city": "Bergen"}),
     ]
     config = settings()
-    groups, members = first_layer(records, lambda item: identity_of(item, config))
+    groups, members, _keys = first_layer(records, lambda item: identity_of(item, config))
     assert members == records
     assert [g.identity.value for g in groups] == ["a@x.com", "b@x.com"]
     assert groups[0].fields == {"first_name": "Ann", "city": "Bergen"}
@@ -93,7 +93,7 @@ def layers(records: list[Prepared], config: Settings) -> list[list[str]]:
     handed_over = []
     rest = records
     while rest:
-        _groups, layer = first_layer(rest, lambda item: identity_of(item, config))
+        layer = first_layer(rest, lambda item: identity_of(item, config)).records
         handed_over.append([item.fields["city"] for item in layer])
         rest = [item for item in rest if all(item is not taken for taken in layer)]
     return handed_over
@@ -116,6 +116,11 @@ def test_a_record_naming_an_earlier_records_email_through_another_identity_waits
         prepared({"email": "A@x.com", "pardot_id": "7"}, {"city": "by id"}),
         prepared({"email": "a@x.com"}, {"city": "by email again"}),
     ]
+    # What the pipeline holds while the first layer is written: what its records name.
+    assert first_layer(records, lambda item: identity_of(item, settings())).keys == {
+        "email a@x.com",
+        "email b@x.com",
+    }
     # The last record comes after the id record, which comes after the first: three layers,
     # and the unrelated record is not held back.
     assert layers(records, settings()) == [
@@ -197,7 +202,5 @@ def test_records_finding_resolved_to_one_prospect_are_ordered() -> None:
     ]
     # Finding showed a@x.com to be prospect 7.
     prospect_of = {id(records[0]): 7, id(records[2]): 7, id(records[3]): 7}
-    _groups, layer = first_layer(
-        records, lambda item: identity_of(item, config), prospect_of=prospect_of
-    )
-    assert [item.fields["city"] for item in layer] == ["by email", "other"]
+    layer = first_layer(records, lambda item: identity_of(item, config), prospect_of=prospect_of)
+    assert [item.fields["city"] for item in layer.records] == ["by email", "other"]
