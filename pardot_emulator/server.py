@@ -78,6 +78,7 @@ class PardotEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: dict[str, str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"the emulator only listens on loopback addresses, not {host!r}")
@@ -104,7 +105,7 @@ class PardotEmulator:
         self._host = host
         self._port = port
         self._lock = threading.RLock()
-        self._store = Store(Clock(), ampsea=ampsea)
+        self._store = Store(clock or Clock(), ampsea=ampsea)
         self._tokens = TokenBook()
         self._faults = FaultPlan()
         self._imports = ImportBook()
