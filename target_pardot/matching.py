@@ -9,7 +9,7 @@ unique, the Pardot id or the email.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -56,6 +56,10 @@ class Layer(NamedTuple):
     # What those records name ("kind value" and "email <address>" text: an email identity and
     # another record's email give the same key), for the pipeline to hold while they are written.
     keys: set[Hashable]
+    # id(record) -> the lowest layer each record left out may take when the rest is layered
+    # again (its layer here, less the one written): relations that went through a record of
+    # this layer are not seen again once it is written.
+    later: dict[int, int]
 
 
 def first_layer(
@@ -63,60 +67,90 @@ def first_layer(
     identity_of: Callable[[Prepared], Identity],
     *,
     prospect_of: Mapping[int, int] | None = None,
+    floor: Mapping[int, int] | None = None,
 ) -> Layer:
     """The records that can be written first, all at once, grouped by identity.
 
     Groups are written concurrently, so two groups naming one prospect would land in no
     particular order. A record therefore waits for a later layer when an earlier record named,
-    through a different identity, what it names: the same Pardot id, fid or lookup value (an
-    id with and without a fid), the same email (unless both are Pardot ids or both lookup
-    values, which are different prospects whatever their emails), or the same prospect in
-    `prospect_of` (id(record) -> the prospect finding resolved it to). Each record gets the
-    lowest layer that keeps it after everything it conflicts with, and not before an earlier
-    record of its own identity, so most records of a batch are in the first layer even when a
-    few conflict.
-    Records with the same identity in the layer merge: later values win, first appearance
-    keeps order. `identity_of` is the API version's matching rule (see the dialects).
+    through a different identity, what its identity names: the same Pardot id, fid or lookup
+    value (an id with and without a fid), the same email (unless both are Pardot ids or both
+    lookup values, which are different prospects whatever their emails), or the same prospect
+    (`prospect_of`: id(record) -> the prospect finding resolved it to; a Pardot id names its
+    own). What an identity names is everything its records named in the batch: after an id
+    record with a new email, an email record of that address and the id again (with its old
+    email back), the id record waits for the email record, which may be its prospect.
+    Each record gets the lowest layer that keeps it after everything it conflicts with, not
+    before an earlier record of its own identity, and not below its `floor` (Layer.later of
+    the pass before), so most records of a batch are in the first layer even when a few
+    conflict. Records with the same identity in the layer merge: later values win, first
+    appearance keeps order. `identity_of` is the API version's matching rule (see the
+    dialects).
     """
     groups: dict[Identity, Group] = {}
     records: list[Prepared] = []
     keys: set[Hashable] = set()
+    later: dict[int, int] = {}
     # What earlier records named -> (the highest layer naming it, the identity that did).
     # Records that always create ("new") share one owner: they write only what they make.
     named: dict[Hashable, tuple[int, Identity | str]] = {}
+    # Identity -> what its records named so far: its key, emails and prospects.
+    linked: dict[Identity, list[Hashable]] = {}
     for item in prepared:
         identity = identity_of(item)
         email = item.email
-        if identity.kind == "new":
-            owner: Identity | str = "new"
+        email_key = "email " + email.lower() if email else None
+        prospect: int | None = None
+        if prospect_of is not None:
+            prospect = prospect_of.get(id(item))
+            if prospect is None and identity.kind == "id" and identity.value.isdigit():
+                prospect = int(identity.value)
+        owner: Identity | str
+        names: Sequence[Hashable]
+        kind = identity.kind
+        if kind == "new":
+            owner = "new"
             key = None
-            email_key = "email " + email.lower() if email else None
+            names = [name for name in (email_key, prospect) if name is not None]
+        elif kind == "email" and prospect_of is None:
+            # The usual record: an email names only itself (its key is its email's).
+            owner = identity
+            key = "email " + identity.value
+            email_key = None
+            names = (key,)
         else:
             owner = identity
-            key = f"{identity.kind} {identity.value}"  # an email identity's is its email's
-            email_key = "email " + email.lower() if email and identity.kind != "email" else None
+            key = f"{kind} {identity.value}"
+            if kind == "email":
+                email_key = None
+            known = linked.get(identity)
+            if known is None:
+                known = linked[identity] = [key]
+            if email_key is not None and email_key not in known:
+                known.append(email_key)
+            if prospect is not None and prospect not in known:
+                known.append(prospect)
+            names = known
         # The lowest layer after every earlier record it conflicts with, and not before one of
         # its own identity.
-        layer = 0
-        earlier = named.get(key) if key is not None else None
-        if earlier is not None:
-            layer = earlier[0] if earlier[1] == owner else earlier[0] + 1
-        earlier = named.get(email_key) if email_key is not None else None
-        if earlier is not None:
-            apart = _may_share_prospect(earlier[1], owner)
+        layer = floor.get(id(item), 0) if floor else 0
+        for name in names:
+            earlier = named.get(name)
+            if earlier is None:
+                continue
+            other = earlier[1]
+            if other == owner:
+                apart = False
+            elif type(name) is str and name.startswith("email "):
+                apart = _may_share_prospect(other, owner)
+            else:
+                apart = True
             layer = max(layer, earlier[0] + 1 if apart else earlier[0])
-        prospect = prospect_of.get(id(item)) if prospect_of is not None else None
-        earlier = named.get(prospect) if prospect is not None else None
-        if earlier is not None:
-            layer = max(layer, earlier[0] if earlier[1] == owner else earlier[0] + 1)
         mark = (layer, owner)
-        if key is not None:
-            named[key] = mark
-        if email_key is not None:
-            named[email_key] = mark
-        if prospect is not None:
-            named[prospect] = mark
+        for name in names:
+            named[name] = mark
         if layer:
+            later[id(item)] = layer - 1
             continue
         records.append(item)
         if key is not None:
@@ -137,7 +171,7 @@ def first_layer(
             group.email = email
         if item.lookup_value is not None:
             group.lookup_value = item.lookup_value
-    return Layer(list(groups.values()), records, keys)
+    return Layer(list(groups.values()), records, keys, later)
 
 
 def _may_share_prospect(first: Identity | str, second: Identity | str) -> bool:

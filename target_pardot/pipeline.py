@@ -38,6 +38,9 @@ class Pipeline:
         self._records = 0  # handed over, not finished
         self._batches = 0
         self._held: dict[Hashable, int] = {}  # key -> batches holding it
+        # Keys of the batches that finished since `watch`: what the reading thread found
+        # meanwhile may be out of date for them.
+        self._released: set[Hashable] = set()
         self._error: BaseException | None = None
 
     @property
@@ -65,13 +68,24 @@ class Pipeline:
         )
         thread.start()
 
-    def wait_for(self, keys: Iterable[Hashable]) -> None:
-        """Until no batch in the background holds any of these keys."""
+    def watch(self) -> None:
+        """Note, from now on, the keys of the batches that finish (see `wait_for`)."""
+        with self._changed:
+            self._released = set()
+
+    def wait_for(self, keys: Iterable[Hashable]) -> bool:
+        """Until no batch in the background holds any of these keys.
+
+        Whether a batch holding one of them finished since `watch`: what was read of those
+        prospects since then may be from before that batch wrote them.
+        """
         wanted = list(keys)
         with self._changed:
             while self._error is None and self._held and any(k in self._held for k in wanted):
                 self._changed.wait()
             self._raise_failure()
+            released = self._released
+            return bool(released) and any(key in released for key in wanted)
 
     def drain(self) -> None:
         """Until everything handed over is applied; raises the first failure, if any."""
@@ -97,6 +111,7 @@ class Pipeline:
                 self._error = error
             self._records -= size
             self._batches -= 1
+            self._released.update(keys)
             for key in keys:
                 left = self._held[key] - 1
                 if left:

@@ -132,3 +132,14 @@ def prospects_written_twice(plan: Plan) -> dict[int, int] | None:
     if not twice:
         return None
     return {id(member): prospect for group, prospect in written for member in group.members}
+
+
+def prospects_written(plan: Plan) -> dict[int, int]:
+    """id(record) -> the prospect its step writes, for every planned record whose step names
+    one (what matching.first_layer orders a batch's later records by)."""
+    return {
+        id(member): step.prospect_id
+        for step in plan.steps
+        if step.prospect_id is not None and step.action not in UNSENT
+        for member in step.group.members
+    }

@@ -33,10 +33,17 @@ from target_pardot.dialects.base import settle_unsent
 from target_pardot.dialects.batches import BATCH_LIMIT
 from target_pardot.errors import SettingsError
 from target_pardot.fields import FieldCatalog
-from target_pardot.matching import Group, Identity, first_layer
+from target_pardot.matching import Group, Identity, Layer, first_layer
 from target_pardot.outcomes import RejectFile, Result, RunReport
 from target_pardot.pipeline import Pipeline
-from target_pardot.plan import UNSENT, Action, Plan, Step, prospects_written_twice
+from target_pardot.plan import (
+    UNSENT,
+    Action,
+    Plan,
+    Step,
+    prospects_written,
+    prospects_written_twice,
+)
 from target_pardot.prepare import BatchPreparer, Prepared
 from target_pardot.run_report import (
     ProgressLogger,
@@ -146,10 +153,13 @@ class PardotRun:
 
     def _hand_over(self, stream: str, prepared: list[Prepared]) -> None:
         rest = prepared
+        floor: dict[int, int] = {}
         while rest:
             # A later layer follows writes of its prospects through other identities: no
             # fingerprint of its own tells what those prospects hold (skip_unchanged).
-            handed_over = self._hand_over_layer(stream, rest, trusted=rest is prepared)
+            handed_over, floor = self._hand_over_layer(
+                stream, rest, trusted=rest is prepared, floor=floor
+            )
             if len(handed_over) == len(rest):
                 return
             if rest is prepared:
@@ -158,30 +168,33 @@ class PardotRun:
             rest = [record for record in rest if id(record) not in taken]
 
     def _hand_over_layer(
-        self, stream: str, records: list[Prepared], *, trusted: bool
-    ) -> list[Prepared]:
+        self, stream: str, records: list[Prepared], *, trusted: bool, floor: dict[int, int]
+    ) -> tuple[list[Prepared], dict[int, int]]:
         """Match, plan and hand over the records that can be written first, all at once.
 
         Returns them: all of `records`, unless two identities of the batch name one prospect
         (see first_layer, prospects_written_twice). The others are handed over after, in a
         later layer, and wait for this one to be written: the record that comes later in the
-        input wins.
+        input wins. Also returns the floor of each of the others for the next pass (first_layer).
         """
-        identity_of = self.dialect.identity_of
-        layer = first_layer(records, identity_of)
+        layer = first_layer(records, self.dialect.identity_of, floor=floor)
+        if not layer.records:
+            # Never expected (the floors of one pass leave a record at 0), but a batch must not
+            # stall: without floors, the batch's first record always goes first.
+            layer = first_layer(records, self.dialect.identity_of)
         # What the layer names, held until it is written: a later layer, or batch, naming any
         # of it is matched only after, so that what this one created or changed is known.
         keys = layer.keys
         self.pipeline.wait_for(keys)
-        unchanged, plan = self._match(layer.groups, trusted=trusted)
-        prospect_of = prospects_written_twice(plan)
-        while prospect_of is not None:  # ends: each pass leaves out a record, never the first
-            layer = first_layer(layer.records, identity_of, prospect_of=prospect_of)
-            unchanged, plan = self._match(layer.groups, trusted=trusted)
-            prospect_of = prospects_written_twice(plan)
-        prospects = {step.prospect_id for step in plan.steps if step.prospect_id is not None}
-        # An earlier batch may write one of these prospects through another identity.
-        self.pipeline.wait_for(prospects)
+        while True:
+            self.pipeline.watch()
+            layer, later, unchanged, plan = self._plan_layer(records, layer, floor, trusted)
+            prospects = {step.prospect_id for step in plan.steps if step.prospect_id is not None}
+            # An earlier batch may be writing one of these prospects through another identity,
+            # and change its email or lookup value: what was found before it finished is found
+            # again after.
+            if not self.pipeline.wait_for(prospects):
+                break
         keys.update(prospects)
         merged = sum(len(group.members) - 1 for group in layer.groups)
         if merged:
@@ -190,7 +203,42 @@ class PardotRun:
             self.report.count(Result.UNCHANGED, len(unchanged), stream=stream)
         plan = self._settle_plan(plan)
         self.pipeline.submit(len(layer.records), keys, lambda: self.execute(plan))
-        return layer.records
+        return layer.records, later
+
+    def _plan_layer(
+        self, records: list[Prepared], layer: Layer, floor: dict[int, int], trusted: bool
+    ) -> tuple[Layer, dict[int, int], list[Group], Plan]:
+        """Find and plan `layer` of `records`, made smaller while finding shows it must be.
+
+        Finding may show that a record of the layer writes a prospect that another record of
+        the batch writes too, through another identity: in this layer (two groups) or in a
+        later one (a Pardot id, or an identity linked to it, that comes earlier in the input).
+        The batch is then layered again, knowing those prospects, and what is left of the layer
+        is found again. Each pass leaves out at least one more record, never all. Returns the
+        layer, the floors of the records it leaves out, the groups skip_unchanged left out, and
+        the plan.
+        """
+        identity_of = self.dialect.identity_of
+        unchanged, plan = self._match(layer.groups, trusted=trusted)
+        later = layer.later
+        prospect_of: dict[int, int] = {}
+        while len(layer.records) < len(records) or prospects_written_twice(plan) is not None:
+            written = prospects_written(plan)
+            if not written or written.items() <= prospect_of.items():
+                break
+            prospect_of.update(written)
+            relayered = first_layer(records, identity_of, prospect_of=prospect_of, floor=floor)
+            if not relayered.records:
+                # The floors of the pass before disagree with what finding showed: the first
+                # record of the batch always goes first.
+                relayered = first_layer(records, identity_of, prospect_of=prospect_of)
+            if len(relayered.records) >= len(layer.records):
+                if len(relayered.records) == len(layer.records):
+                    later = relayered.later  # the same layer: floors that know more
+                break
+            layer, later = relayered, relayered.later
+            unchanged, plan = self._match(layer.groups, trusted=trusted)
+        return layer, later, unchanged, plan
 
     def _match(self, groups: list[Group], *, trusted: bool) -> tuple[list[Group], Plan]:
         """(groups skip_unchanged leaves out, the plan for the others): every read, no write.

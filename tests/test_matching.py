@@ -80,7 +80,7 @@ def test_repeats_of_one_identity_merge_in_order_later_values_win() -> None:
         prepared({"email": "A@x.com"}, {"city": "Bergen"}),
     ]
     config = settings()
-    groups, members, _keys = first_layer(records, lambda item: identity_of(item, config))
+    groups, members, _keys, _later = first_layer(records, lambda item: identity_of(item, config))
     assert members == records
     assert [g.identity.value for g in groups] == ["a@x.com", "b@x.com"]
     assert groups[0].fields == {"first_name": "Ann", "city": "Bergen"}
@@ -89,13 +89,16 @@ def test_repeats_of_one_identity_merge_in_order_later_values_win() -> None:
 
 
 def layers(records: list[Prepared], config: Settings) -> list[list[str]]:
-    """The batch as the run hands it over: layer after layer, each record by its city."""
+    """The batch as the run hands it over: layer after layer, each record by its city, each
+    pass starting from the floors the one before left."""
     handed_over = []
     rest = records
+    floor: dict[int, int] = {}
     while rest:
-        layer = first_layer(rest, lambda item: identity_of(item, config)).records
-        handed_over.append([item.fields["city"] for item in layer])
-        rest = [item for item in rest if all(item is not taken for taken in layer)]
+        layer = first_layer(rest, lambda item: identity_of(item, config), floor=floor)
+        handed_over.append([item.fields["city"] for item in layer.records])
+        rest = [item for item in rest if all(item is not taken for taken in layer.records)]
+        floor = layer.later
     return handed_over
 
 
@@ -204,3 +207,63 @@ def test_records_finding_resolved_to_one_prospect_are_ordered() -> None:
     prospect_of = {id(records[0]): 7, id(records[2]): 7, id(records[3]): 7}
     layer = first_layer(records, lambda item: identity_of(item, config), prospect_of=prospect_of)
     assert [item.fields["city"] for item in layer.records] == ["by email", "other"]
+
+
+def test_an_id_record_that_changed_the_email_waits_for_a_record_of_that_email() -> None:
+    """Prospect 7 takes b@x.com, an email record of b@x.com follows (it may be 7), then 7 takes
+    its old email back: the last id record must land after the email record."""
+    records = [
+        prepared({"pardot_id": "7", "email": "b@x.com"}, {"city": "7 takes b"}),
+        prepared({"email": "b@x.com"}, {"city": "b"}),
+        prepared({"pardot_id": "7", "email": "a@x.com"}, {"city": "7 takes a back"}),
+    ]
+    config = settings()
+    first = first_layer(records, lambda item: identity_of(item, config))
+    # Once the first layer is written, nothing the rest names links them: the floors keep
+    # the order the first pass saw.
+    assert first.later == {id(records[1]): 0, id(records[2]): 1}
+    assert layers(records, config) == [["7 takes b"], ["b"], ["7 takes a back"]]
+
+
+def test_an_email_record_after_the_id_took_another_email_waits_for_it() -> None:
+    records = [
+        prepared({"pardot_id": "7", "email": "b@x.com"}, {"city": "7 takes b"}),
+        prepared({"email": "b@x.com"}, {"city": "b"}),
+        prepared({"pardot_id": "7", "email": "a@x.com"}, {"city": "7 takes a back"}),
+        # Not prospect 7 any more: must be found after 7 took a@x.com back.
+        prepared({"email": "b@x.com"}, {"city": "b again"}),
+        prepared({"email": "c@x.com"}, {"city": "unrelated"}),
+    ]
+    assert layers(records, settings()) == [
+        ["7 takes b", "unrelated"],
+        ["b"],
+        ["7 takes a back"],
+        ["b again"],
+    ]
+
+
+def test_a_record_found_to_the_prospect_of_an_earlier_held_back_id_record_waits_for_it() -> None:
+    config = settings()
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "a"}),
+        prepared({"pardot_id": "7", "email": "a@x.com"}, {"city": "7"}),  # after "a"
+        prepared({"email": "b@x.com"}, {"city": "b"}),  # first layer, until found to be 7
+    ]
+    first = first_layer(records, lambda item: identity_of(item, config))
+    assert [item.fields["city"] for item in first.records] == ["a", "b"]
+    # Finding (of the first layer) showed b@x.com to be prospect 7, which the id record names.
+    prospect_of = {id(records[0]): 5, id(records[2]): 7}
+    again = first_layer(records, lambda item: identity_of(item, config), prospect_of=prospect_of)
+    assert [item.fields["city"] for item in again.records] == ["a"]
+    assert again.later == {id(records[1]): 0, id(records[2]): 1}
+
+
+def test_a_floor_keeps_a_record_out_of_the_first_layer() -> None:
+    config = settings()
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "a"}),
+        prepared({"email": "b@x.com"}, {"city": "b"}),
+    ]
+    layer = first_layer(records, lambda item: identity_of(item, config), floor={id(records[1]): 1})
+    assert [item.fields["city"] for item in layer.records] == ["a"]
+    assert layer.later == {id(records[1]): 0}

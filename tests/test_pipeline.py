@@ -77,12 +77,35 @@ def test_a_prospect_still_being_written_is_waited_for() -> None:
     pipeline = Pipeline(capacity=100)
     gate = Gate()
     pipeline.submit(1, ["ann@x.com", "id 7"], gate)
-    pipeline.wait_for(["bob@x.com"])  # another prospect: no wait
-    waiting = blocked(lambda: pipeline.wait_for(["id 7"]))
+    pipeline.watch()
+    assert pipeline.wait_for(["bob@x.com"]) is False  # another prospect: no wait
+    waited: list[bool] = []
+    waiting = blocked(lambda: waited.append(pipeline.wait_for(["id 7"])))
     assert waiting.is_alive()
     gate.opened.set()
     waiting.join(5)
     assert not waiting.is_alive()
+    # The run finds again what it found while that batch was still writing.
+    assert waited == [True]
+
+
+def test_a_prospect_written_since_watch_is_told_even_when_no_wait_was_needed() -> None:
+    """The reading thread finds a batch's prospects, then waits for the batches writing them.
+    A batch that finished between the two wrote after the finding: it must be told too."""
+    pipeline = Pipeline(capacity=100)
+    before = Gate()
+    pipeline.submit(1, [7], before)
+    before.opened.set()
+    pipeline.drain()
+    pipeline.watch()  # finished before: what is found now is up to date
+    assert pipeline.wait_for([7]) is False
+    during = Gate()
+    pipeline.submit(1, [8], during)
+    pipeline.watch()
+    during.opened.set()  # finishes while the reading thread finds
+    pipeline.drain()
+    assert pipeline.wait_for([8]) is True
+    assert pipeline.wait_for([9]) is False
 
 
 def test_a_failure_is_raised_at_the_next_hand_over_after_the_others_finished() -> None:

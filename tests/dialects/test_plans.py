@@ -21,6 +21,7 @@ from target_pardot.plan import (
     Action,
     Plan,
     Step,
+    prospects_written,
     prospects_written_twice,
 )
 from target_pardot.settings import Settings
@@ -321,3 +322,21 @@ def test_a_rejected_step_naming_a_written_prospect_needs_no_ordering() -> None:
         ]
     )
     assert prospects_written_twice(plan) is None
+
+
+def test_every_planned_records_prospect_is_told_for_ordering_later_layers() -> None:
+    by_id = Group(Identity("id", "7"), [object(), object()])  # type: ignore[list-item]
+    found = Group(Identity("email", "a@x.com"), [object()])  # type: ignore[list-item]
+    plan = Plan(
+        [
+            Step(Action.UPDATE, by_id, 7),
+            Step(Action.UPDATE, found, 8),
+            Step(Action.CREATE, group("email", "c@x.com")),  # no prospect yet
+            Step(Action.REJECT, group("email", "d@x.com"), 9),  # never sent
+        ]
+    )
+    assert prospects_written(plan) == {
+        id(by_id.members[0]): 7,
+        id(by_id.members[1]): 7,
+        id(found.members[0]): 8,
+    }

@@ -177,7 +177,7 @@ class Harness:
         self.source = self.dialect.source
 
     def run(self, *records: Prepared) -> None:
-        groups, members, _keys = first_layer(list(records), self.dialect.identity_of)
+        groups, members, _keys, _later = first_layer(list(records), self.dialect.identity_of)
         assert members == list(records), "these tests write one layer"
         self.dialect.execute(self.dialect.plan(groups, self.dialect.find(groups)))
 

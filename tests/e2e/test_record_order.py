@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pardot_emulator import PardotEmulator
+from pardot_emulator.clock import Clock
 from tests.conftest import TargetRun, run_target, singer_messages, target_config
 
 PROSPECTS = 120  # more than two batch calls of 50: a call boundary falls between the records
@@ -48,6 +49,7 @@ def sync(
     records: list[dict[str, Any]],
     **settings: Any,
 ) -> TargetRun:
+    tmp_path.mkdir(exist_ok=True)
     result = run_target(
         target_config(emulator, tmp_path, api_version=version, **settings),
         singer_messages("users", records),
@@ -232,3 +234,61 @@ def test_a_concurrent_run_leaves_pardot_as_writing_one_record_at_a_time_does(
     result = sync(concurrent, tmp_path, version, records, max_concurrency=5, **settings)
     assert state(concurrent) == state(sequential)
     assert "written after the rest of their batch" in result.stderr
+
+
+def email_changes(prospects: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """Records of a few prospects by Pardot id, each with one of three emails (so an id record
+    may move its prospect to another address, or back), and records by one of those emails
+    alone: which prospect such a record names depends on the id records before it."""
+    chooser = random.Random(seed)
+    records = []
+    for position in range(300):
+        n = chooser.randrange(len(prospects))
+        variant = chooser.randrange(3)
+        email = f"p{n}@example.com" if variant == 0 else f"p{n}.v{variant}@example.com"
+        record: dict[str, Any] = {"email": email, "city": f"c{position}"}
+        if chooser.random() < 0.5:
+            record["pardot_id"] = str(prospects[n]["id"])
+        records.append(record)
+    return records
+
+
+@pytest.mark.parametrize("strategy", ["read", "scan"])
+@pytest.mark.parametrize("batch_size_rows", [None, 7], ids=["one-batch", "batches-of-7"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_v4_email_changes_in_a_batch_leave_pardot_as_one_record_at_a_time_does(
+    make_emulator: Any,
+    tmp_path: Path,
+    strategy: str,
+    batch_size_rows: int | None,
+    seed: int,
+) -> None:
+    """An email record after an id record that moved its prospect to that email, or away from
+    it, must find what the id record left. In one batch (layers) and across batches in flight
+    (a batch that writes a prospect an earlier one is still writing finds again after it).
+    Every write lands in a second of its own, as v4 renders times, so that among prospects
+    sharing an email "the most recently updated" is the same in both runs."""
+    sequential, prospects = seeded(make_emulator, 4, clock=Clock(step=1.0))
+    records = email_changes(prospects, seed)
+    one_at_a_time = sync(
+        sequential,
+        tmp_path / "sequential",
+        4,
+        records,
+        batch_size_rows=1,
+        max_concurrency=1,
+        lookup_strategy=strategy,
+    )
+    concurrent, _ = seeded(make_emulator, 4, latency=0.005, clock=Clock(step=1.0))
+    batches = {"batch_size_rows": batch_size_rows} if batch_size_rows else {}
+    result = sync(
+        concurrent,
+        tmp_path / "concurrent",
+        4,
+        records,
+        max_concurrency=5,
+        lookup_strategy=strategy,
+        **batches,
+    )
+    assert state(concurrent) == state(sequential)
+    assert one_at_a_time.returncode == result.returncode == 0
