@@ -218,7 +218,11 @@ class ProspectFinder:
             if not self._scan_complete:
                 if group.lookup_value is not None:
                     self._lookup_written[prospect_id] = group.lookup_value
-                return
+                if self._scan is None:
+                    return  # the scan, if it comes, reads what this write left
+            # Also while the scan is under way (auto reads a few pages, then reads by email):
+            # a page already read holds what the prospect was before. A page read later
+            # replaces this row with what Pardot then answers.
             self._table.put(
                 prospect_id,
                 group.email,

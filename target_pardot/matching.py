@@ -107,6 +107,7 @@ def first_layer(
                 prospect = int(identity.value)
         owner: Identity | str
         names: Sequence[Hashable]
+        written_lookup: str | None = None
         kind = identity.kind
         if kind == "new":
             owner = "new"
@@ -128,6 +129,13 @@ def first_layer(
                 known = linked[identity] = [key]
             if email_key is not None and email_key not in known:
                 known.append(email_key)
+            if kind != "lookup" and item.lookup_value is not None:
+                # A Pardot id or fid writing a lookup value: the prospect a record of that
+                # value finds after it.
+                lookup_key = "lookup " + item.lookup_value
+                if lookup_key not in known:
+                    known.append(lookup_key)
+                written_lookup = lookup_key
             if prospect is not None and prospect not in known:
                 known.append(prospect)
             names = known
@@ -157,6 +165,8 @@ def first_layer(
             keys.add(key)
         if email_key is not None:
             keys.add(email_key)
+        if written_lookup is not None:
+            keys.add(written_lookup)
         group = groups.get(identity)
         if group is None:
             # Most groups have one member: they share its fields rather than copy them, and

@@ -17,6 +17,8 @@ from target_pardot.settings import Settings
 class Prepared:
     identify: Identify
     fields: dict[str, Any]  # Pardot v3/v4 field names -> values formatted for the API version
+    # The lookup_field value the record is matched by or, matched by a Pardot id or fid, the one
+    # it writes.
     lookup_value: str | None = None
 
     @property
@@ -146,10 +148,10 @@ def _prepare_one(
     fields = mapped.values  # a dict of its own, made for this record
     lookup_value: str | None = None
     has_pardot_identity = bool(identify.pardot_id or identify.pardot_fid)
+    lookup_field = settings.lookup_field
 
     # Only v4/v5 take a lookup_field (the settings check says so).
-    if settings.lookup_field and not has_pardot_identity:
-        lookup_field = settings.lookup_field
+    if lookup_field and not has_pardot_identity:
         if settings.use_user_id_as_lookup:
             if identify.user_id is None:
                 raise RecordError(
@@ -170,6 +172,13 @@ def _prepare_one(
             lookup_value = str(value)
     else:
         rules.require_identity(identify)
+        if lookup_field:
+            # Matched by its Pardot id or fid, it may still write a lookup value: a record
+            # matched by that value finds its prospect after this one (the scan index and the
+            # order of a batch's records follow it).
+            value = fields.get(lookup_field)
+            if value not in (None, "") and not isinstance(value, list):
+                lookup_value = str(value)
     if not fields and identify.email is None and not lookup_value:
         raise RecordError(None, "nothing to write: the record has no prospect fields")
     return Prepared(identify=identify, fields=fields, lookup_value=lookup_value)

@@ -65,8 +65,11 @@ def identity_key(business_unit_id: str, version: int, identity: Identity) -> byt
 
 def fingerprint(group: Group) -> bytes:
     """What the group writes: its fields (as formatted for the API), email and lookup value."""
+    # A group matched by id or fid writes its lookup value among its fields already: left out
+    # here, so fingerprints stay what they were before groups carried it.
+    lookup_value = None if group.identity.kind in ("id", "fid") else group.lookup_value
     content = json.dumps(
-        [group.email, group.lookup_value, group.fields],
+        [group.email, lookup_value, group.fields],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -161,6 +161,28 @@ def test_an_update_moves_the_prospect_to_its_new_email_and_lookup(report: RunRep
     }
 
 
+def test_an_update_made_while_the_scan_is_under_way_is_in_the_index_when_it_ends(
+    report: RunReport,
+) -> None:
+    """auto reads a few pages, then a batch writes prospect 1 (on a page already read) while
+    the scan is not complete; the page that held it is not read again."""
+    source = FakeSource(list(PROSPECTS))
+    auto = finder(source, "auto", report)
+    auto.find([lookup("org-1", "ann@x.com")])  # one page read, then a read: cheaper
+    assert source.pages == 1
+    auto.remember_updated(1, lookup("org-11", "annie@x.com"))
+    source.prospects[0] = Candidate(1, "annie@x.com", "org-11", "2026-01-01 00:00:00")
+    auto.finish_scan()
+    found = auto.find(
+        [lookup("org-1", "ann@x.com"), lookup("org-11", "annie@x.com"), by_email("ann@x.com")]
+    )
+    assert found == {
+        Identity("lookup", "org-1"): None,
+        Identity("lookup", "org-11"): 1,
+        Identity("email", "ann@x.com"): 2,
+    }
+
+
 def test_an_update_without_email_or_lookup_keeps_the_ones_it_had(report: RunReport) -> None:
     scan = scanned(report, list(PROSPECTS))
     scan.remember_updated(5, by_email("eve@x.com"))  # now the latest of the two eves

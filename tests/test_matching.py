@@ -267,3 +267,15 @@ def test_a_floor_keeps_a_record_out_of_the_first_layer() -> None:
     layer = first_layer(records, lambda item: identity_of(item, config), floor={id(records[1]): 1})
     assert [item.fields["city"] for item in layer.records] == ["a"]
     assert layer.later == {id(records[1]): 0}
+
+
+def test_a_record_of_a_lookup_value_waits_for_the_pardot_id_record_writing_that_value() -> None:
+    config = settings(lookup_field="org_id")
+    records = [
+        prepared({"pardot_id": "7", "email": "a@x.com"}, {"city": "7 takes o2"}, "o2"),
+        prepared({"email": "b@x.com", "org_id": "o2"}, {"city": "o2"}, "o2"),
+    ]
+    layer = first_layer(records, lambda item: identity_of(item, config))
+    assert [item.fields["city"] for item in layer.records] == ["7 takes o2"]
+    # Also held for the next batch: it is matched only once 7 holds o2.
+    assert "lookup o2" in layer.keys

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from target_pardot.dialects.v3 import V3Dialect
-from target_pardot.fields import FieldCatalog
+from target_pardot.dialects.v4 import V4Dialect
+from target_pardot.fields import CustomField, FieldCatalog
 from target_pardot.identify import Identify
 from target_pardot.outcomes import SKIP_SEGMENT_SWITCH, RejectFile, Result, RunReport
 from target_pardot.prepare import BatchPreparer
@@ -82,3 +83,41 @@ def test_a_finished_batch_gives_its_prepared_records_counts_and_notes(tmp_path: 
     assert tally.skip_reasons == {SKIP_SEGMENT_SWITCH: 1}
     assert set(report.unknown_traits) == {"favourite_colour"}
     assert set(report.ignored_columns) == {"received_at"}
+
+
+class V4Rules:
+    json_values = V4Dialect.json_values
+
+    def require_identity(self, identify: Identify) -> None:
+        V4Dialect.require_identity(self, identify)  # type: ignore[arg-type]
+
+
+def test_a_record_matched_by_pardot_id_carries_the_lookup_value_it_writes(
+    tmp_path: Path,
+) -> None:
+    """Its prospect is the one a later record of that value finds: the run orders them, and
+    the scan index learns the new value."""
+    settings = Settings.from_config(
+        {
+            "business_unit_id": "0Uv000000000001AAA",
+            "access_token": "token",
+            "pardot_url": "http://127.0.0.1:1",
+            "api_version": 4,
+            "lookup_field": "org_id",
+        }
+    )
+    catalog = FieldCatalog.from_custom_fields([CustomField("org_id")])
+    batch = BatchPreparer(
+        "users",
+        settings=settings,
+        catalog=catalog,
+        rules=V4Rules(),
+        report=report_at(tmp_path / "rejects.jsonl"),
+    )
+    batch.add({"pardot_id": "7", "email": "a@x.com", "org_id": "o1"})
+    batch.add({"pardot_id": "8", "email": "b@x.com"})  # writes none: needs none
+    batch.add({"org_id": "o2", "email": "c@x.com"})
+    by_id, without, by_lookup = batch.finish()
+    assert (by_id.lookup_value, by_id.fields["org_id"]) == ("o1", "o1")
+    assert without.lookup_value is None
+    assert by_lookup.lookup_value == "o2"

@@ -153,3 +153,11 @@ def test_a_store_that_cannot_be_opened_stops_the_run_naming_the_setting(tmp_path
         FingerprintStore(str(not_a_database))
     with pytest.raises(SettingsError, match="skip_unchanged_store"):
         FingerprintStore(str(tmp_path))  # a directory
+
+
+def test_the_lookup_value_an_id_record_writes_is_fingerprinted_once_in_its_fields() -> None:
+    """Fingerprints stored before groups matched by id carried it still match."""
+    by_id = group(Identity("id", "7"), city="Oslo", org_id="o1")
+    before = fingerprint(by_id)
+    by_id.lookup_value = "o1"
+    assert fingerprint(by_id) == before

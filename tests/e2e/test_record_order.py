@@ -203,7 +203,11 @@ def random_batch(
 
 def state(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
     return sorted(
-        (p["email"], p.get("city"), p.get("phone"), p.get("org_id")) for p in emulator.prospects()
+        (
+            (p["email"], p.get("city"), p.get("phone"), p.get("org_id"))
+            for p in emulator.prospects()
+        ),
+        key=str,  # None beside text
     )
 
 
@@ -292,3 +296,49 @@ def test_v4_email_changes_in_a_batch_leave_pardot_as_one_record_at_a_time_does(
     )
     assert state(concurrent) == state(sequential)
     assert one_at_a_time.returncode == result.returncode == 0
+
+
+def lookup_changes(prospects: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """Records by Pardot id that give their prospect one of three lookup values (moving it to
+    another value, or back), and records by one of those values alone, all with the
+    prospect's email: which prospect a lookup record names, or may claim, depends on the id
+    records before it."""
+    chooser = random.Random(seed)
+    records = []
+    for position in range(300):
+        n = chooser.randrange(len(prospects))
+        variant = chooser.randrange(3)
+        record: dict[str, Any] = {
+            "email": f"p{n}@example.com",
+            "city": f"c{position}",
+            "org_id": f"org-{n}" if variant == 0 else f"org-{n}-{variant}",
+        }
+        if chooser.choice(("lookup", "id")) == "id":
+            record["pardot_id"] = str(prospects[n]["id"])
+        records.append(record)
+    return records
+
+
+@pytest.mark.parametrize("version", [4, 5])
+@pytest.mark.parametrize("strategy", ["read", "scan", "auto"])
+@pytest.mark.parametrize("seed", [3, 5])
+def test_lookup_values_moved_by_pardot_id_leave_pardot_as_one_record_at_a_time_does(
+    make_emulator: Any, tmp_path: Path, version: int, strategy: str, seed: int
+) -> None:
+    """A record matched by Pardot id that writes a lookup value names what a record of that
+    value finds (or claims) after it: ordered in the batch, and known to the scan index."""
+    settings = {"lookup_field": "org_id", "lookup_strategy": strategy}
+    sequential, prospects = seeded(make_emulator, version, clock=Clock(step=1.0))
+    records = lookup_changes(prospects, seed)
+    sync(
+        sequential,
+        tmp_path / "sequential",
+        version,
+        records,
+        batch_size_rows=1,
+        max_concurrency=1,
+        **settings,
+    )
+    concurrent, _ = seeded(make_emulator, version, latency=0.005, clock=Clock(step=1.0))
+    sync(concurrent, tmp_path / "concurrent", version, records, max_concurrency=5, **settings)
+    assert state(concurrent) == state(sequential)
