@@ -154,12 +154,15 @@ class PardotRun:
     def _hand_over(self, stream: str, prepared: list[Prepared]) -> None:
         rest = prepared
         floor: dict[int, int] = {}
+        written = False
         while rest:
             # A later layer follows writes of its prospects through other identities: no
-            # fingerprint of its own tells what those prospects hold (skip_unchanged).
-            handed_over, floor = self._hand_over_layer(
-                stream, rest, trusted=rest is prepared, floor=floor
+            # fingerprint of its own tells what those prospects hold (skip_unchanged), unless
+            # the layers before it wrote nothing (a second run of the same input).
+            handed_over, floor, wrote = self._hand_over_layer(
+                stream, rest, trusted=not written, floor=floor
             )
+            written = written or wrote
             if len(handed_over) == len(rest):
                 return
             if rest is prepared:
@@ -169,13 +172,14 @@ class PardotRun:
 
     def _hand_over_layer(
         self, stream: str, records: list[Prepared], *, trusted: bool, floor: dict[int, int]
-    ) -> tuple[list[Prepared], dict[int, int]]:
+    ) -> tuple[list[Prepared], dict[int, int], bool]:
         """Match, plan and hand over the records that can be written first, all at once.
 
         Returns them: all of `records`, unless two identities of the batch name one prospect
         (see first_layer, prospects_written_twice). The others are handed over after, in a
         later layer, and wait for this one to be written: the record that comes later in the
-        input wins. Also returns the floor of each of the others for the next pass (first_layer).
+        input wins. Also returns the floor of each of the others for the next pass (first_layer),
+        and whether the layer writes anything.
         """
         layer = first_layer(records, self.dialect.identity_of, floor=floor)
         if not layer.records:
@@ -203,7 +207,7 @@ class PardotRun:
             self.report.count(Result.UNCHANGED, len(unchanged), stream=stream)
         plan = self._settle_plan(plan)
         self.pipeline.submit(len(layer.records), keys, lambda: self.execute(plan))
-        return layer.records, later
+        return layer.records, later, any(step.action not in UNSENT for step in plan.steps)
 
     def _plan_layer(
         self, records: list[Prepared], layer: Layer, floor: dict[int, int], trusted: bool

@@ -176,6 +176,30 @@ def test_skip_unchanged_sends_a_record_whose_prospect_another_identity_wrote_bef
     assert "20 written after the rest of their batch" in result.stderr
 
 
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_skip_unchanged_skips_a_later_layer_when_the_layers_before_it_wrote_nothing(
+    make_emulator: Any, tmp_path: Path, version: int
+) -> None:
+    """A second run of the same input: the email records are unchanged and skipped, so the id
+    records after them follow no write, and their own fingerprints hold."""
+    emulator, prospects = seeded(make_emulator, version)
+    records = []
+    for n, prospect in enumerate(prospects[:20]):
+        email = f"p{n}@example.com"
+        records += [
+            {"email": email, "city": "by email"},
+            {"pardot_id": str(prospect["id"]), "email": email, "city": "by id"},
+        ]
+    store = {"skip_unchanged": True, "skip_unchanged_store": str(tmp_path / "fingerprints.db")}
+    sync(emulator, tmp_path / "first", version, records, **store)
+    writes_before = emulator.api_calls
+    second = sync(emulator, tmp_path / "second", version, records, **store)
+    # The custom field listing only: no read, no write.
+    assert emulator.api_calls - writes_before == 1
+    assert "40 unchanged" in second.stderr
+    assert [cities(emulator)[f"p{n}@example.com"] for n in range(20)] == ["by id"] * 20
+
+
 def random_batch(
     prospects: list[dict[str, Any]], forms: tuple[str, ...], seed: int
 ) -> list[dict[str, Any]]:
