@@ -132,6 +132,9 @@ class ProspectFinder:
         # Lookup values this run wrote, by prospect: reads may lag writes (v5: up to 60 s), and
         # a prospect claimed for one lookup value must not look empty to the next batch.
         self._lookup_written: dict[int, str] = {}
+        # Emails (lowercased) of v4 writes by fid since the scan began: finds of them read
+        # again, since the index cannot follow those writes (see remember_written_by_fid).
+        self._read_again: set[str] = set()
 
     # public ---------------------------------------------------------------------------------
 
@@ -142,8 +145,8 @@ class ProspectFinder:
         """
         found = FoundProspects()
         with self._lock:
-            to_read = [g for g in groups if fresh or g.identity in self._created]
-            others = [g for g in groups if not (fresh or g.identity in self._created)]
+            to_read = [g for g in groups if fresh or self._needs_read(g)]
+            others = [g for g in groups if not (fresh or self._needs_read(g))]
             if others and self._use_scan(others):
                 self._finish_scan()
                 for group in others:
@@ -211,6 +214,21 @@ class ProspectFinder:
         if group.email:
             with self._lock:
                 self._created[group.identity] = group.email
+
+    def remember_written_by_fid(self, group: Group) -> None:
+        """A v4 write by Salesforce fid: Pardot's answer names no prospect, so the index cannot
+        follow a lookup value or email it changed. Finds of the group's email read again (one
+        read per find of that email from now on; none while no scan was begun)."""
+        if not group.email:
+            return
+        with self._lock:
+            if self._scan is not None or self._scan_complete:
+                self._read_again.add(group.email.lower())
+
+    def _needs_read(self, group: Group) -> bool:
+        if group.identity in self._created:
+            return True
+        return bool(self._read_again) and (group.email or "").lower() in self._read_again
 
     def remember_updated(self, prospect_id: int, group: Group) -> None:
         """Keep the scan index true to what this run wrote (a changed email or lookup value)."""

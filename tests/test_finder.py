@@ -183,6 +183,29 @@ def test_an_update_made_while_the_scan_is_under_way_is_in_the_index_when_it_ends
     }
 
 
+def test_after_a_v4_write_by_fid_finds_of_its_email_read_again(report: RunReport) -> None:
+    """The write's answer names no prospect: the index cannot know that prospect 2 now holds
+    org-20, so a lookup record of that email is read, not taken from the index."""
+    source = FakeSource(list(PROSPECTS))
+    scan = finder(source, "scan", report)
+    scan.finish_scan()
+    written_by_fid = Group(Identity("fid", "00Q2"), [], email="Ann@x.com", lookup_value="org-20")
+    scan.remember_written_by_fid(written_by_fid)
+    source.prospects[1] = Candidate(2, "ann@x.com", "org-20", "2026-01-01 00:00:00")
+    found = scan.find([lookup("org-20", "ann@x.com"), lookup("org-3", "new-bob@x.com")])
+    assert found == {Identity("lookup", "org-20"): 2, Identity("lookup", "org-3"): 4}
+    assert found.empty_lookup == {}  # prospect 2 is not offered as empty any more
+    assert source.reads == ["ann@x.com"]  # only the email the write by fid had
+
+
+def test_a_write_by_fid_before_any_scan_costs_no_read(report: RunReport) -> None:
+    source = FakeSource(list(PROSPECTS))
+    scan = finder(source, "scan", report)
+    scan.remember_written_by_fid(Group(Identity("fid", "00Q2"), [], email="ann@x.com"))
+    scan.find([lookup("org-1", "ann@x.com")])  # the scan reads what the write left
+    assert source.reads == []
+
+
 def test_an_update_without_email_or_lookup_keeps_the_ones_it_had(report: RunReport) -> None:
     scan = scanned(report, list(PROSPECTS))
     scan.remember_updated(5, by_email("eve@x.com"))  # now the latest of the two eves

@@ -273,6 +273,8 @@ def apply_outcome(
             elif result is Result.CREATED:
                 # Batch answers carry no ids: the finder reads it back by email if needed.
                 finder.remember_created(item.group)
+            elif item.group.identity.kind == "fid":
+                finder.remember_written_by_fid(item.group)
     for item, problem in outcome.failed:
         reject_group(report, item.group, problem)
     if outcome.error is not None:

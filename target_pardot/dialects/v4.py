@@ -225,6 +225,8 @@ class V4Dialect:
         self._tools.on_applied(group)
         if step.prospect_id is not None:
             self.finder.remember_updated(step.prospect_id, group)
+        elif group.identity.kind == "fid":
+            self.finder.remember_written_by_fid(group)
 
     def _resolve_lost(self, items: list[WriteItem], since: int) -> list[WriteItem]:
         """After a lost answer: creates Pardot did apply become updates of what they made."""

@@ -322,7 +322,9 @@ def test_v4_email_changes_in_a_batch_leave_pardot_as_one_record_at_a_time_does(
     assert one_at_a_time.returncode == result.returncode == 0
 
 
-def lookup_changes(prospects: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+def lookup_changes(
+    prospects: list[dict[str, Any]], seed: int, forms: tuple[str, ...] = ("lookup", "id")
+) -> list[dict[str, Any]]:
     """Records by Pardot id that give their prospect one of three lookup values (moving it to
     another value, or back), and records by one of those values alone, all with the
     prospect's email: which prospect a lookup record names, or may claim, depends on the id
@@ -337,8 +339,11 @@ def lookup_changes(prospects: list[dict[str, Any]], seed: int) -> list[dict[str,
             "city": f"c{position}",
             "org_id": f"org-{n}" if variant == 0 else f"org-{n}-{variant}",
         }
-        if chooser.choice(("lookup", "id")) == "id":
+        form = chooser.choice(forms)
+        if form == "id":
             record["pardot_id"] = str(prospects[n]["id"])
+        elif form == "fid":
+            record["pardot_fid"] = fid(n)
         records.append(record)
     return records
 
@@ -365,4 +370,27 @@ def test_lookup_values_moved_by_pardot_id_leave_pardot_as_one_record_at_a_time_d
     )
     concurrent, _ = seeded(make_emulator, version, latency=0.005, clock=Clock(step=1.0))
     sync(concurrent, tmp_path / "concurrent", version, records, max_concurrency=5, **settings)
+    assert state(concurrent) == state(sequential)
+
+
+@pytest.mark.parametrize("strategy", ["scan", "auto"])
+def test_v4_lookup_values_moved_by_fid_leave_pardot_as_one_record_at_a_time_does(
+    make_emulator: Any, tmp_path: Path, strategy: str
+) -> None:
+    """v4 answers a write by fid without the prospect's id: the scan index cannot follow the
+    lookup value it wrote, so records of its email are read again."""
+    settings = {"lookup_field": "org_id", "lookup_strategy": strategy}
+    sequential, prospects = seeded(make_emulator, 4, clock=Clock(step=1.0))
+    records = lookup_changes(prospects, 3, forms=("lookup", "id", "fid"))
+    sync(
+        sequential,
+        tmp_path / "sequential",
+        4,
+        records,
+        batch_size_rows=1,
+        max_concurrency=1,
+        **settings,
+    )
+    concurrent, _ = seeded(make_emulator, 4, latency=0.005, clock=Clock(step=1.0))
+    sync(concurrent, tmp_path / "concurrent", 4, records, max_concurrency=5, **settings)
     assert state(concurrent) == state(sequential)
