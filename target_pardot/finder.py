@@ -145,8 +145,10 @@ class ProspectFinder:
         """
         found = FoundProspects()
         with self._lock:
-            to_read = [g for g in groups if fresh or self._needs_read(g)]
-            others = [g for g in groups if not (fresh or self._needs_read(g))]
+            to_read: list[Group] = []
+            others: list[Group] = []
+            for group in groups:
+                (to_read if fresh or self._needs_read(group) else others).append(group)
             if others and self._use_scan(others):
                 self._finish_scan()
                 for group in others:

@@ -82,10 +82,10 @@ def first_layer(
     email back), the id record waits for the email record, which may be its prospect.
     Each record gets the lowest layer that keeps it after everything it conflicts with, not
     before an earlier record of its own identity, and not below its `floor` (Layer.later of
-    the pass before), so most records of a batch are in the first layer even when a few
-    conflict. Records with the same identity in the layer merge: later values win, first
-    appearance keeps order. `identity_of` is the API version's matching rule (see the
-    dialects).
+    the pass before, ignored if it would leave the first layer empty), so most records of a
+    batch are in the first layer even when a few conflict. Records with the same identity in
+    the layer merge: later values win, first appearance keeps order. `identity_of` is the API
+    version's matching rule (see the dialects).
     """
     groups: dict[Identity, Group] = {}
     records: list[Prepared] = []
@@ -181,6 +181,10 @@ def first_layer(
             group.email = email
         if item.lookup_value is not None:
             group.lookup_value = item.lookup_value
+    if not records and prepared:
+        # The floors of a pass before disagree with what finding showed since: a batch must
+        # not stall, and without floors its first record always goes first.
+        return first_layer(prepared, identity_of, prospect_of=prospect_of)
     return Layer(list(groups.values()), records, keys, later)
 
 

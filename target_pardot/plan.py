@@ -120,18 +120,13 @@ def prospects_written_twice(plan: Plan) -> dict[int, int] | None:
     case, where every prospect is written by one group.
     """
     first_writer: dict[int, Group] = {}
-    written: list[tuple[Group, int]] = []
-    twice = False
     for step in plan.steps:
         prospect = step.prospect_id
         if prospect is None or step.action in UNSENT:
             continue
-        written.append((step.group, prospect))
         if first_writer.setdefault(prospect, step.group) is not step.group:
-            twice = True
-    if not twice:
-        return None
-    return {id(member): prospect for group, prospect in written for member in group.members}
+            return prospects_written(plan)
+    return None
 
 
 def prospects_written(plan: Plan) -> dict[int, int]:

@@ -182,10 +182,6 @@ class PardotRun:
         and whether the layer writes anything.
         """
         layer = first_layer(records, self.dialect.identity_of, floor=floor)
-        if not layer.records:
-            # Never expected (the floors of one pass leave a record at 0), but a batch must not
-            # stall: without floors, the batch's first record always goes first.
-            layer = first_layer(records, self.dialect.identity_of)
         # What the layer names, held until it is written: a later layer, or batch, naming any
         # of it is matched only after, so that what this one created or changed is known.
         keys = layer.keys
@@ -232,10 +228,6 @@ class PardotRun:
                 break
             prospect_of.update(written)
             relayered = first_layer(records, identity_of, prospect_of=prospect_of, floor=floor)
-            if not relayered.records:
-                # The floors of the pass before disagree with what finding showed: the first
-                # record of the batch always goes first.
-                relayered = first_layer(records, identity_of, prospect_of=prospect_of)
             if len(relayered.records) >= len(layer.records):
                 if len(relayered.records) == len(layer.records):
                     later = relayered.later  # the same layer: floors that know more

@@ -279,3 +279,15 @@ def test_a_record_of_a_lookup_value_waits_for_the_pardot_id_record_writing_that_
     assert [item.fields["city"] for item in layer.records] == ["7 takes o2"]
     # Also held for the next batch: it is matched only once 7 holds o2.
     assert "lookup o2" in layer.keys
+
+
+def test_floors_that_would_leave_the_first_layer_empty_are_ignored() -> None:
+    """A batch must not stall: its first record then goes first."""
+    config = settings()
+    records = [
+        prepared({"email": "a@x.com"}, {"city": "a"}),
+        prepared({"email": "b@x.com"}, {"city": "b"}),
+    ]
+    floor = {id(records[0]): 1, id(records[1]): 2}
+    layer = first_layer(records, lambda item: identity_of(item, config), floor=floor)
+    assert [item.fields["city"] for item in layer.records] == ["a", "b"]
