@@ -264,6 +264,43 @@ def test_a_concurrent_run_leaves_pardot_as_writing_one_record_at_a_time_does(
     assert "written after the rest of their batch" in result.stderr
 
 
+def assert_as_one_record_at_a_time(
+    make_emulator: Any,
+    tmp_path: Path,
+    version: int,
+    batch_of: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    concurrently: dict[str, Any] | None = None,
+    **settings: Any,
+) -> None:
+    """Write `batch_of(prospects)` into two units seeded alike, once one record at a time and
+    once concurrently (max_concurrency 5, 5 ms a call, and `concurrently`): both must leave
+    the same prospects. Every write lands in a second of its own, as v3/v4 render times, so
+    that among prospects sharing an email "the most recently updated" is the same in both."""
+    sequential, prospects = seeded(make_emulator, version, clock=Clock(step=1.0))
+    records = batch_of(prospects)
+    sync(
+        sequential,
+        tmp_path / "sequential",
+        version,
+        records,
+        batch_size_rows=1,
+        max_concurrency=1,
+        **settings,
+    )
+    concurrent, _ = seeded(make_emulator, version, latency=0.005, clock=Clock(step=1.0))
+    sync(
+        concurrent,
+        tmp_path / "concurrent",
+        version,
+        records,
+        max_concurrency=5,
+        **settings,
+        **(concurrently or {}),
+    )
+    assert state(concurrent) == state(sequential)
+
+
 def email_changes(prospects: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     """Records of a few prospects by Pardot id, each with one of three emails (so an id record
     may move its prospect to another address, or back), and records by one of those emails
@@ -293,33 +330,15 @@ def test_v4_email_changes_in_a_batch_leave_pardot_as_one_record_at_a_time_does(
 ) -> None:
     """An email record after an id record that moved its prospect to that email, or away from
     it, must find what the id record left. In one batch (layers) and across batches in flight
-    (a batch that writes a prospect an earlier one is still writing finds again after it).
-    Every write lands in a second of its own, as v4 renders times, so that among prospects
-    sharing an email "the most recently updated" is the same in both runs."""
-    sequential, prospects = seeded(make_emulator, 4, clock=Clock(step=1.0))
-    records = email_changes(prospects, seed)
-    one_at_a_time = sync(
-        sequential,
-        tmp_path / "sequential",
+    (a batch that writes a prospect an earlier one is still writing finds again after it)."""
+    assert_as_one_record_at_a_time(
+        make_emulator,
+        tmp_path,
         4,
-        records,
-        batch_size_rows=1,
-        max_concurrency=1,
+        lambda prospects: email_changes(prospects, seed),
+        concurrently={"batch_size_rows": batch_size_rows} if batch_size_rows else None,
         lookup_strategy=strategy,
     )
-    concurrent, _ = seeded(make_emulator, 4, latency=0.005, clock=Clock(step=1.0))
-    batches = {"batch_size_rows": batch_size_rows} if batch_size_rows else {}
-    result = sync(
-        concurrent,
-        tmp_path / "concurrent",
-        4,
-        records,
-        max_concurrency=5,
-        lookup_strategy=strategy,
-        **batches,
-    )
-    assert state(concurrent) == state(sequential)
-    assert one_at_a_time.returncode == result.returncode == 0
 
 
 def lookup_changes(
@@ -356,21 +375,14 @@ def test_lookup_values_moved_by_pardot_id_leave_pardot_as_one_record_at_a_time_d
 ) -> None:
     """A record matched by Pardot id that writes a lookup value names what a record of that
     value finds (or claims) after it: ordered in the batch, and known to the scan index."""
-    settings = {"lookup_field": "org_id", "lookup_strategy": strategy}
-    sequential, prospects = seeded(make_emulator, version, clock=Clock(step=1.0))
-    records = lookup_changes(prospects, seed)
-    sync(
-        sequential,
-        tmp_path / "sequential",
+    assert_as_one_record_at_a_time(
+        make_emulator,
+        tmp_path,
         version,
-        records,
-        batch_size_rows=1,
-        max_concurrency=1,
-        **settings,
+        lambda prospects: lookup_changes(prospects, seed),
+        lookup_field="org_id",
+        lookup_strategy=strategy,
     )
-    concurrent, _ = seeded(make_emulator, version, latency=0.005, clock=Clock(step=1.0))
-    sync(concurrent, tmp_path / "concurrent", version, records, max_concurrency=5, **settings)
-    assert state(concurrent) == state(sequential)
 
 
 @pytest.mark.parametrize("strategy", ["scan", "auto"])
@@ -379,18 +391,11 @@ def test_v4_lookup_values_moved_by_fid_leave_pardot_as_one_record_at_a_time_does
 ) -> None:
     """v4 answers a write by fid without the prospect's id: the scan index cannot follow the
     lookup value it wrote, so records of its email are read again."""
-    settings = {"lookup_field": "org_id", "lookup_strategy": strategy}
-    sequential, prospects = seeded(make_emulator, 4, clock=Clock(step=1.0))
-    records = lookup_changes(prospects, 3, forms=("lookup", "id", "fid"))
-    sync(
-        sequential,
-        tmp_path / "sequential",
+    assert_as_one_record_at_a_time(
+        make_emulator,
+        tmp_path,
         4,
-        records,
-        batch_size_rows=1,
-        max_concurrency=1,
-        **settings,
+        lambda prospects: lookup_changes(prospects, 3, forms=("lookup", "id", "fid")),
+        lookup_field="org_id",
+        lookup_strategy=strategy,
     )
-    concurrent, _ = seeded(make_emulator, 4, latency=0.005, clock=Clock(step=1.0))
-    sync(concurrent, tmp_path / "concurrent", 4, records, max_concurrency=5, **settings)
-    assert state(concurrent) == state(sequential)
