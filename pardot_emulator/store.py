@@ -115,6 +115,9 @@ def same_email(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.lower() == b.lower()
 
 
+_FID_SLOTS = frozenset({"crm_lead_fid", "crm_contact_fid"})
+
+
 def fid_slot(fid: str) -> str:
     """Salesforce contact ids start with 003; everything else is stored as the lead id."""
     return "crm_contact_fid" if fid.startswith("003") else "crm_lead_fid"
@@ -129,6 +132,9 @@ class Store:
         # Lower-cased email -> ids, archived ones included: keeps lookups by email O(1) for
         # benchmarks against business units of tens of thousands of prospects.
         self._ids_by_email: dict[str, set[int]] = defaultdict(set)
+        # Salesforce lead or contact id -> ids, archived ones included: the same for writes by
+        # fid (a Salesforce-connected unit is often large).
+        self._ids_by_fid: dict[str, set[int]] = defaultdict(set)
         # Sorted ids (see the module docstring): all, active, archived.
         self._ids: list[int] = []
         self._active_ids: list[int] = []
@@ -219,9 +225,19 @@ class Store:
         if prospect.email is not None:
             self._ids_by_email[prospect.email.lower()].add(prospect.id)
 
+    def _reindex_fids(self, prospect: Prospect, old_fids: Iterable[str | None]) -> None:
+        for old in old_fids:
+            if old is not None:
+                self._ids_by_fid[old].discard(prospect.id)
+        for slot in _FID_SLOTS:
+            fid = prospect.values.get(slot)
+            if fid is not None:
+                self._ids_by_fid[fid].add(prospect.id)
+
     def by_fid(self, fid: str) -> Prospect | None:
         """The lowest-id prospect carrying this lead or contact id, preferring active ones."""
-        matches = [p for p in self.all(include_archived=True) if p.has_fid(fid)]
+        ids = sorted(self._ids_by_fid.get(fid, ()))
+        matches = [p for p in (self._prospects[i] for i in ids) if p.has_fid(fid)]
         active = [p for p in matches if not p.is_archived]
         return (active or matches or [None])[0]
 
@@ -251,6 +267,7 @@ class Store:
         self._ids.append(prospect.id)
         (self._archived_ids if prospect.is_archived else self._active_ids).append(prospect.id)
         self._reindex_email(prospect, None)
+        self._reindex_fids(prospect, ())
 
     def _set_archived(self, prospect: Prospect, archived: bool) -> None:
         if prospect.is_archived == archived:
@@ -273,8 +290,11 @@ class Store:
             if email is not None and any(p.id != prospect.id for p in self.by_email(email)):
                 raise PardotError(54)
         old_email = prospect.email
+        old_fids = [prospect.values.get(slot) for slot in _FID_SLOTS]
         _apply(prospect, changes)
         self._reindex_email(prospect, old_email)
+        if not _FID_SLOTS.isdisjoint(changes):
+            self._reindex_fids(prospect, old_fids)
         now = self.clock.now()
         prospect.updated_at = now
         prospect.last_activity_at = now

@@ -175,3 +175,24 @@ def test_page_by_id_edges() -> None:
     tail = store.page_by_id(archived=None, offset=8, limit=5, descending=True)[0]
     assert [p.id for p in tail] == [ids[1], ids[0]]
     assert store.page_by_id(archived=True, limit=5) == ([], 0)
+
+
+def test_fid_lookups_use_the_fid_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes by fid find their prospect without a walk over the unit: lowest id first,
+    active before archived, and a fid nobody holds finds nobody."""
+    store = Store(Clock(), ampsea=True)
+    archived = store.seed("a@example.com", {"crm_lead_fid": "00Q1", "is_archived": True})
+    first = store.seed("b@example.com", {"crm_lead_fid": "00Q1"})
+    store.seed("c@example.com", {"crm_lead_fid": "00Q1"})
+    contact = store.create({"email": "d@example.com"}, fid="0031")
+    only_archived = store.seed("e@example.com", {"crm_lead_fid": "00Q2", "is_archived": True})
+
+    def listing_everyone(self: Store, *, include_archived: bool = False) -> list[Any]:
+        raise AssertionError("a fid lookup listed every prospect of the business unit")
+
+    monkeypatch.setattr(Store, "all", listing_everyone)
+    assert store.by_fid("00Q1") is first
+    assert store.by_fid("0031") is contact
+    assert store.by_fid("00Q2") is only_archived
+    assert store.by_fid("00Q9") is None
+    assert archived.is_archived
