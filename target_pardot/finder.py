@@ -23,6 +23,7 @@ choice (setting on_empty_lookup).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -135,6 +136,11 @@ class ProspectFinder:
         # Emails (lowercased) of v4 writes by fid since the scan began: finds of them read
         # again, since the index cannot follow those writes (see remember_written_by_fid).
         self._read_again: set[str] = set()
+        # The update time the index gives this run's writes: above any time Pardot answered,
+        # and rising with each write, so that among prospects sharing an email the one this run
+        # wrote last is the most recently updated, as Pardot will say (a constant would leave
+        # the choice to their ids).
+        self._writes = itertools.count(NEWEST)
 
     # public ---------------------------------------------------------------------------------
 
@@ -247,7 +253,7 @@ class ProspectFinder:
                 prospect_id,
                 group.email,
                 group.lookup_value,
-                NEWEST,  # written now: newer than anything the scan saw
+                next(self._writes),
                 keep_missing=True,
             )
 

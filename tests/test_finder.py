@@ -218,6 +218,18 @@ def test_an_update_without_email_or_lookup_keeps_the_ones_it_had(report: RunRepo
     }
 
 
+def test_of_two_prospects_this_run_moved_to_one_email_the_one_written_last_is_the_latest(
+    report: RunReport,
+) -> None:
+    """Pardot's "most recently updated" is the last write: not the higher id, whichever of
+    the two was written first (the lower-id one too)."""
+    for first, last in ((3, 4), (4, 3)):
+        scan = scanned(report, list(PROSPECTS))
+        scan.remember_updated(first, by_email("shared@x.com"))
+        scan.remember_updated(last, by_email("shared@x.com"))
+        assert scan.find([by_email("shared@x.com")]) == {Identity("email", "shared@x.com"): last}
+
+
 class CountingMap(dict):  # type: ignore[type-arg]
     """One of the index's maps, counting every time it is walked or has an entry removed."""
 

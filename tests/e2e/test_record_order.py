@@ -271,12 +271,14 @@ def assert_as_one_record_at_a_time(
     batch_of: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     *,
     concurrently: dict[str, Any] | None = None,
+    faults: dict[str, Any] | None = None,
     **settings: Any,
 ) -> None:
     """Write `batch_of(prospects)` into two units seeded alike, once one record at a time and
-    once concurrently (max_concurrency 5, 5 ms a call, and `concurrently`): both must leave
-    the same prospects. Every write lands in a second of its own, as v3/v4 render times, so
-    that among prospects sharing an email "the most recently updated" is the same in both."""
+    once concurrently (max_concurrency 5, 5 ms a call, and `concurrently`; the emulator knobs
+    `faults` too): both must leave the same prospects. Every write lands in a second of its
+    own, as v3/v4 render times, so that among prospects sharing an email "the most recently
+    updated" is the same in both."""
     sequential, prospects = seeded(make_emulator, version, clock=Clock(step=1.0))
     records = batch_of(prospects)
     sync(
@@ -288,7 +290,9 @@ def assert_as_one_record_at_a_time(
         max_concurrency=1,
         **settings,
     )
-    concurrent, _ = seeded(make_emulator, version, latency=0.005, clock=Clock(step=1.0))
+    concurrent, _ = seeded(
+        make_emulator, version, latency=0.005, clock=Clock(step=1.0), **(faults or {})
+    )
     sync(
         concurrent,
         tmp_path / "concurrent",
@@ -398,4 +402,71 @@ def test_v4_lookup_values_moved_by_fid_leave_pardot_as_one_record_at_a_time_does
         lambda prospects: lookup_changes(prospects, 3, forms=("lookup", "id", "fid")),
         lookup_field="org_id",
         lookup_strategy=strategy,
+    )
+
+
+@pytest.mark.parametrize("strategy", ["scan", "auto"])
+def test_v4_of_two_prospects_moved_to_one_email_an_email_record_updates_the_one_moved_last(
+    make_emulator: Any, tmp_path: Path, strategy: str
+) -> None:
+    """Pardot updates the most recently updated prospect with the email: the one the id record
+    that comes last moved there, though its id is lower (the scan index must know the order of
+    the run's own writes, not only that they are newer than the scan)."""
+    emulator, prospects = seeded(make_emulator, 4, clock=Clock(step=1.0))
+    # Found before the id records are written: the scan has begun, and the index must follow
+    # what they write.
+    records: list[dict[str, Any]] = [{"email": f"p{PROSPECTS - 1}@example.com"}]
+    for n in range(20):
+        lower, higher = prospects[2 * n], prospects[2 * n + 1]
+        shared = f"shared{n}@example.com"
+        records += [
+            {"pardot_id": str(higher["id"]), "email": shared, "city": "moved first"},
+            {"pardot_id": str(lower["id"]), "email": shared, "city": "moved last"},
+            {"email": shared, "phone": "by email"},
+        ]
+    sync(emulator, tmp_path, 4, records, lookup_strategy=strategy)
+    for n in range(20):
+        lower, higher = (emulator.prospect(prospects[2 * n + k]["id"]) for k in (0, 1))
+        assert lower is not None and higher is not None
+        assert (lower["city"], lower.get("phone")) == ("moved last", "by email")
+        assert (higher["city"], higher.get("phone")) == ("moved first", None)
+    assert len(emulator.prospects()) == PROSPECTS
+
+
+# Lost answers: every 5th call is applied and its connection then closed unanswered, every
+# 7th fails with a 500 and is not applied. Creates whose answer was lost are found again and
+# sent as updates: they must keep their place in the order of the run's writes.
+LOST_ANSWERS = {"drop_after_commit_every": 5, "fail_every": 7}
+
+
+@pytest.mark.parametrize(
+    ("batch_of", "settings"),
+    [
+        (lambda prospects: email_changes(prospects, 1), {"lookup_strategy": "scan"}),
+        (lambda prospects: email_changes(prospects, 2), {"lookup_strategy": "read"}),
+        (
+            lambda prospects: lookup_changes(prospects, 2),
+            {"lookup_field": "org_id", "lookup_strategy": "scan"},
+        ),
+    ],
+    ids=[
+        "email-changes-scan",
+        "email-changes-read",
+        "lookup-changes-scan",
+    ],
+)
+def test_v4_with_lost_answers_pardot_is_left_as_one_record_at_a_time_leaves_it(
+    make_emulator: Any,
+    tmp_path: Path,
+    batch_of: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    settings: dict[str, Any],
+) -> None:
+    assert_as_one_record_at_a_time(
+        make_emulator,
+        tmp_path,
+        4,
+        batch_of,
+        faults=LOST_ANSWERS,
+        concurrently={"max_retries": 10},
+        **settings,
     )
