@@ -248,7 +248,7 @@ class ProspectFinder:
                     return  # the scan, if it comes, reads what this write left
             # Also while the scan is under way (auto reads a few pages, then reads by email):
             # a page already read holds what the prospect was before. A page read later
-            # replaces this row with what Pardot then answers.
+            # leaves this row as it is (ScanIndex.put, keep_written).
             self._table.put(
                 prospect_id,
                 group.email,
@@ -338,9 +338,13 @@ class ProspectFinder:
             pass
 
     def _index(self, candidate: Candidate) -> None:
-        """Add a candidate, replacing what the index held for its id."""
+        """Add a candidate, replacing what the index held for its id unless this run wrote it."""
         self._table.put(
-            candidate.id, candidate.email, candidate.lookup, recency_key(candidate.updated)
+            candidate.id,
+            candidate.email,
+            candidate.lookup,
+            recency_key(candidate.updated),
+            keep_written=True,
         )
 
     def _from_index(self, group: Group, found: FoundProspects) -> int | None:

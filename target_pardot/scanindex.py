@@ -25,7 +25,8 @@ from collections.abc import Iterator
 # A dict value: one row, or the rows of every prospect sharing the key.
 _Rows = int | list[int]
 NO_EMAIL = 0
-# "Written now" (see ProspectFinder.remember_updated): newer than any time Pardot answered.
+# Written by this run (see ProspectFinder.remember_updated): newer than any time Pardot
+# answered; the run's writes count up from here.
 NEWEST = 99_999_999_999_999
 _SEPARATORS = str.maketrans("", "", "-: T")
 
@@ -70,10 +71,15 @@ class ScanIndex:
         updated: int,
         *,
         keep_missing: bool = False,
+        keep_written: bool = False,
     ) -> None:
         """Add a prospect, or replace what the index held for it (O(1) but the bisect).
 
         With `keep_missing`, an email or lookup value of None keeps the one the index had.
+        With `keep_written`, a row this run wrote (updated at NEWEST or later) is kept as it
+        is: what a query page answers is never fresher than the run's own write (the page may
+        even have been read while the write was in flight), and the row keeps its place in
+        the order of the run's writes.
         """
         key = email_key(email)
         if lookup == "":
@@ -81,6 +87,8 @@ class ScanIndex:
         row = self._row_of(prospect_id)
         if row is None:
             self._append(prospect_id, key, lookup, updated)
+            return
+        if keep_written and self._updated[row] >= NEWEST:
             return
         old_key, old_lookup = self._emails[row], self._lookups[row]
         if keep_missing:

@@ -183,6 +183,21 @@ def test_an_update_made_while_the_scan_is_under_way_is_in_the_index_when_it_ends
     }
 
 
+def test_a_page_read_while_a_write_was_in_flight_does_not_undo_the_write(
+    report: RunReport,
+) -> None:
+    """The last page, holding prospect 5, was answered before the batch writing it was
+    applied, and reaches the index after the write's answer: what the write left stands."""
+    source = FakeSource(list(PROSPECTS))  # still what prospect 5 was before the write
+    auto = finder(source, "auto", report)
+    auto.find([lookup("org-2", "bob@x.com")])  # one page, then a read: the scan has begun
+    assert source.pages == 1
+    auto.remember_updated(5, lookup("org-5", "eve5@x.com"))
+    auto.finish_scan()
+    found = auto.find([lookup("org-5", "eve5@x.com"), by_email("eve@x.com")])
+    assert found == {Identity("lookup", "org-5"): 5, Identity("email", "eve@x.com"): 6}
+
+
 def test_after_a_v4_write_by_fid_finds_of_its_email_read_again(report: RunReport) -> None:
     """The write's answer names no prospect: the index cannot know that prospect 2 now holds
     org-20, so a lookup record of that email is read, not taken from the index."""

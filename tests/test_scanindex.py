@@ -43,6 +43,19 @@ def test_keep_missing_keeps_the_email_and_lookup_an_update_did_not_give() -> Non
     assert index.latest(index.rows_for_email("a@x.com")) == 1  # written now beats any time
 
 
+def test_a_row_this_run_wrote_is_kept_against_a_page_and_keeps_its_place_among_writes() -> None:
+    index = ScanIndex()
+    index.put(1, "old@x.com", None, 5)
+    index.put(2, "shared@x.com", None, NEWEST + 1, keep_missing=True)  # written last
+    index.put(1, "shared@x.com", None, NEWEST, keep_missing=True)  # written first
+    index.put(1, "old@x.com", None, 9, keep_written=True)  # a page read before the write
+    assert ids(index, index.rows_for_email("shared@x.com")) == {1, 2}
+    assert index.rows_for_email("old@x.com") == []
+    assert index.latest(index.rows_for_email("shared@x.com")) == 2
+    index.put(3, "shared@x.com", None, 9, keep_written=True)  # not written: added
+    assert ids(index, index.rows_for_email("shared@x.com")) == {1, 2, 3}
+
+
 def test_an_id_that_arrives_out_of_order_is_still_found_and_replaced() -> None:
     index = ScanIndex()
     for prospect_id in (5, 7, 9):
