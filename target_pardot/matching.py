@@ -41,7 +41,8 @@ class Group:
 
     @property
     def stream(self) -> str:
-        # A batch holds one stream's records, so its groups do too.
+        # The stream of its first record: a batch holds one stream's records, or those of
+        # several streams read since the last batch (BatchPreparer.finish).
         return self.members[0].identify.stream if self.members else ""
 
 

@@ -63,13 +63,16 @@ class BatchPreparer:
         catalog: FieldCatalog,
         rules: RecordRules,
         report: RunReport,
+        pending: list[Prepared] | None = None,
     ) -> None:
         self.stream = stream
         self._settings = settings
         self._catalog = catalog
         self._rules = rules
         self._report = report
-        self._prepared: list[Prepared] = []
+        # `pending` is shared by every stream's batch of a run: records in the order they were
+        # read, whatever their stream, until one of the batches is finished (see finish).
+        self._prepared: list[Prepared] = [] if pending is None else pending
         # Names reported once at the end of the run: gathered per batch, not told per record.
         self._notes = _Notes()
         self.seen = 0
@@ -102,7 +105,13 @@ class BatchPreparer:
             self._prepared.append(item)
 
     def finish(self) -> list[Prepared]:
-        """The batch's prepared records, once its counts and notes are reported."""
+        """The prepared records, once the batch's counts and notes are reported.
+
+        With a shared `pending` list, these are every stream's records read since the last
+        finished batch, in input order, and the list is emptied: a tap that sends stream a,
+        then stream b, leaves a's last records waiting in a's batch while b's batch fills, and
+        b's records must not be written before them.
+        """
         report, stream = self._report, self.stream
         report.saw(self.seen, stream=stream)
         if self._skipped:
@@ -111,7 +120,9 @@ class BatchPreparer:
             report.note_ignored(sorted(self._notes.ignored))
         if self._notes.unknown:
             report.note_unknown_traits(sorted(self._notes.unknown))
-        return self._prepared
+        prepared = list(self._prepared)
+        self._prepared.clear()
+        return prepared
 
 
 class _Notes:

@@ -86,6 +86,9 @@ class PardotRun:
         )
         self._started = False
         self._start_lock = threading.Lock()
+        # Records prepared and not yet handed over, of every stream, in the order they were read
+        # (shared by the streams' batches: BatchPreparer.finish).
+        self._pending: list[Prepared] = []
         self.catalog = FieldCatalog(custom={})
         tools = RunTools(settings, self.client, self.report, self.executor, self.read_executor)
         dialect_class = DIALECTS[settings.api_version]
@@ -122,6 +125,7 @@ class PardotRun:
             catalog=self.catalog,
             rules=self.dialect,
             report=self.report,
+            pending=self._pending,
         )
 
     def sync_prepared(self, batch: BatchPreparer, *, wait: bool = True) -> None:
@@ -139,7 +143,7 @@ class PardotRun:
             # first do not stop a batch that is mostly good.
             self.report.check_reject_ratio()
             if prepared:
-                self._hand_over(batch.stream, prepared)
+                self._hand_over(prepared)
             self.report.batch_done(batch.seen)
         finally:
             self.report.log_rejects()
@@ -151,7 +155,9 @@ class PardotRun:
         self.pipeline.drain()
         self.report.check_reject_ratio()
 
-    def _hand_over(self, stream: str, prepared: list[Prepared]) -> None:
+    def _hand_over(self, prepared: list[Prepared]) -> None:
+        """Hand over records read together (one batch, or the records of several streams read
+        since the last batch: `BatchPreparer.finish`), layer by layer."""
         rest = prepared
         floor: dict[int, int] = {}
         written = False
@@ -160,18 +166,20 @@ class PardotRun:
             # fingerprint of its own tells what those prospects hold (skip_unchanged), unless
             # the layers before it wrote nothing (a second run of the same input).
             handed_over, floor, wrote = self._hand_over_layer(
-                stream, rest, trusted=not written, floor=floor
+                rest, trusted=not written, floor=floor
             )
             written = written or wrote
             if len(handed_over) == len(rest):
                 return
-            if rest is prepared:
-                self.report.ordered(len(rest) - len(handed_over), stream=stream)
             taken = {id(record) for record in handed_over}
-            rest = [record for record in rest if id(record) not in taken]
+            held = [record for record in rest if id(record) not in taken]
+            if rest is prepared:
+                for stream, n in Counter(record.identify.stream for record in held).items():
+                    self.report.ordered(n, stream=stream)
+            rest = held
 
     def _hand_over_layer(
-        self, stream: str, records: list[Prepared], *, trusted: bool, floor: dict[int, int]
+        self, records: list[Prepared], *, trusted: bool, floor: dict[int, int]
     ) -> tuple[list[Prepared], dict[int, int], bool]:
         """Match, plan and hand over the records that can be written first, all at once.
 
@@ -196,11 +204,15 @@ class PardotRun:
             if not self.pipeline.wait_for(prospects):
                 break
         keys.update(prospects)
-        merged = sum(len(group.members) - 1 for group in layer.groups)
-        if merged:
-            self.report.merged(merged, stream=stream)
-        if unchanged:
-            self.report.count(Result.UNCHANGED, len(unchanged), stream=stream)
+        # A group may hold records of several streams: each record merged into it is counted in
+        # its own stream, the group's outcome in the stream of its first record (Group.stream).
+        merged = Counter(
+            member.identify.stream for group in layer.groups for member in group.members[1:]
+        )
+        for stream, n in merged.items():
+            self.report.merged(n, stream=stream)
+        for stream, n in Counter(group.stream for group in unchanged).items():
+            self.report.count(Result.UNCHANGED, n, stream=stream)
         plan = self._settle_plan(plan)
         self.pipeline.submit(len(layer.records), keys, lambda: self.execute(plan))
         return layer.records, later, any(step.action not in UNSENT for step in plan.steps)
@@ -282,14 +294,19 @@ class PardotRun:
 
     def _count_dry_run(self, plan: Plan) -> None:
         settle_unsent(plan, self.report)
-        planned = Counter(step.action.value for step in plan if step.action not in UNSENT)
-        if not planned:
-            return
-        stream = plan.steps[0].group.stream  # a plan is one batch, of one stream
-        self.report.planned(planned, stream=stream)
-        claims = sum(1 for step in plan if step.claims)
-        if claims:
-            self.report.claimed(claims, stream=stream)
+        planned: dict[str, Counter[str]] = {}
+        claims: Counter[str] = Counter()
+        for step in plan:
+            if step.action in UNSENT:
+                continue
+            stream = step.group.stream
+            planned.setdefault(stream, Counter())[step.action.value] += 1
+            if step.claims:
+                claims[stream] += 1
+        for stream, actions in planned.items():
+            self.report.planned(actions, stream=stream)
+        for stream, n in claims.items():
+            self.report.claimed(n, stream=stream)
 
     def finish(self) -> None:
         # A run stopped by a failure elsewhere still has batches in the background: the

@@ -10,7 +10,7 @@ from target_pardot.dialects.v4 import V4Dialect
 from target_pardot.fields import CustomField, FieldCatalog
 from target_pardot.identify import Identify
 from target_pardot.outcomes import SKIP_SEGMENT_SWITCH, RejectFile, Result, RunReport
-from target_pardot.prepare import BatchPreparer
+from target_pardot.prepare import BatchPreparer, Prepared
 from target_pardot.settings import Settings
 
 SETTINGS = Settings.from_config(
@@ -83,6 +83,40 @@ def test_a_finished_batch_gives_its_prepared_records_counts_and_notes(tmp_path: 
     assert tally.skip_reasons == {SKIP_SEGMENT_SWITCH: 1}
     assert set(report.unknown_traits) == {"favourite_colour"}
     assert set(report.ignored_columns) == {"received_at"}
+
+
+def test_batches_of_several_streams_give_every_record_read_since_the_last_in_input_order(
+    tmp_path: Path,
+) -> None:
+    """A tap sends stream a, then stream b: a's last records wait in a's batch while b's
+    fills. Whichever batch is finished first hands over both streams' records, as they were
+    read; the other then has only what was read after."""
+    report = report_at(tmp_path / "rejects.jsonl")
+    pending: list[Prepared] = []
+    batches = {
+        stream: BatchPreparer(
+            stream,
+            settings=SETTINGS,
+            catalog=FieldCatalog(),
+            rules=V3Rules(),
+            report=report,
+            pending=pending,
+        )
+        for stream in ("a", "b")
+    }
+    for stream, email in [("a", "1@x.com"), ("b", "2@x.com"), ("a", "3@x.com")]:
+        batches[stream].add({"email": email})
+    first = batches["b"].finish()
+    assert [(item.identify.stream, item.email) for item in first] == [
+        ("a", "1@x.com"),
+        ("b", "2@x.com"),
+        ("a", "3@x.com"),
+    ]
+    batches["a"].add({"email": "4@x.com"})
+    assert [item.email for item in batches["a"].finish()] == ["4@x.com"]
+    assert pending == []
+    # Each batch still counts what its own stream read.
+    assert {name: tally.received for name, tally in report.streams().items()} == {"a": 3, "b": 1}
 
 
 class V4Rules:

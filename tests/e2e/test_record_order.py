@@ -8,7 +8,9 @@ real command against the emulator, in each API version.
 
 from __future__ import annotations
 
+import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -470,3 +472,87 @@ def test_v4_with_lost_answers_pardot_is_left_as_one_record_at_a_time_leaves_it(
         concurrently={"max_retries": 10},
         **settings,
     )
+
+
+def records_per_stream(stderr: str) -> dict[str, Counter[str]]:
+    """The run's target_pardot_records METRIC points: stream -> result -> records."""
+    tally: dict[str, Counter[str]] = {}
+    for line in stderr.splitlines():
+        if "METRIC: " in line and '"metric":"target_pardot_records"' in line:
+            point = json.loads(line.split("METRIC: ", 1)[1])
+            tally.setdefault(point["tags"]["stream"], Counter())[point["tags"]["result"]] += point[
+                "value"
+            ]
+    return tally
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_a_stream_sent_after_another_wins_over_the_last_records_of_the_first(
+    make_emulator: Any, tmp_path: Path, version: int
+) -> None:
+    """A tap sends its tables one after the other. The last 100 records of stream a wait in its
+    batch (600 is not a multiple of 500) while b's first batch fills; b's records of the same
+    people come later in the input, so they win."""
+    emulator = make_emulator(ampsea=version != 3)
+    a = [{"email": f"x{n}@example.com", "city": "from a"} for n in range(600)]
+    b = [{"email": f"x{n}@example.com", "city": "from b"} for n in range(500, 1100)]
+    result = run_target(
+        target_config(emulator, tmp_path, api_version=version),
+        singer_messages("a", a) + singer_messages("b", b),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = cities(emulator)
+    assert [written[f"x{n}@example.com"] for n in range(500, 1100)] == ["from b"] * 600
+    assert len(written) == 1100
+    # Each record is counted once, in its own stream: a b record merged into the group of an
+    # a record of the same person counts as merged in b.
+    for stream, tally in records_per_stream(result.stderr).items():
+        outcomes = sum(n for result_name, n in tally.items() if result_name != "received")
+        assert outcomes == tally["received"] == 600, (stream, tally)
+    if version != 5:
+        assert emulator.call_counts[f"v{version}.prospect.batchUpsert"] == 22  # 1,100 / 50
+
+
+def interleaved(prospects: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """Two streams' messages interleaved at random (a log-based tap), three in four records
+    of stream a, naming the same prospects by email or Pardot id."""
+    chooser = random.Random(seed)
+    messages = [
+        {"type": "SCHEMA", "stream": stream, "schema": {"type": "object", "properties": {}}}
+        for stream in ("a", "b")
+    ]
+    for position in range(400):
+        n = chooser.randrange(30)
+        record: dict[str, Any] = {"email": f"p{n}@example.com", "city": f"c{position}"}
+        if chooser.random() < 0.3:
+            record["pardot_id"] = str(prospects[n]["id"])
+        stream = "a" if chooser.random() < 0.75 else "b"
+        messages.append({"type": "RECORD", "stream": stream, "record": record})
+    return messages
+
+
+@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_interleaved_streams_leave_pardot_as_one_record_at_a_time_does(
+    make_emulator: Any, tmp_path: Path, version: int, seed: int
+) -> None:
+    """Batches of 40: each stream's batch fills at its own pace, and records of the other
+    stream read before it are handed over with it, in input order."""
+    units = []
+    for settings in (
+        {"batch_size_rows": 1, "max_concurrency": 1},
+        {"batch_size_rows": 40, "max_concurrency": 5},
+    ):
+        emulator, prospects = seeded(make_emulator, version, clock=Clock(step=1.0), latency=0.005)
+        work = tmp_path / str(len(units))
+        work.mkdir()
+        result = run_target(
+            target_config(emulator, work, api_version=version, **settings),
+            interleaved(prospects, seed),
+            work,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        units.append(emulator)
+    sequential, concurrent = units
+    assert state(concurrent) == state(sequential)
