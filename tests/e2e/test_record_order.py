@@ -8,7 +8,6 @@ real command against the emulator, in each API version.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import pytest
 from pardot_emulator import PardotEmulator
 from pardot_emulator.clock import Clock
 from tests.conftest import TargetRun, run_target, singer_messages, target_config
+from tests.e2e.test_run_report import metric_lines
 
 PROSPECTS = 120  # more than two batch calls of 50: a call boundary falls between the records
 
@@ -488,12 +488,10 @@ def test_with_lost_answers_pardot_is_left_as_one_record_at_a_time_leaves_it(
 def records_per_stream(stderr: str) -> dict[str, Counter[str]]:
     """The run's target_pardot_records METRIC points: stream -> result -> records."""
     tally: dict[str, Counter[str]] = {}
-    for line in stderr.splitlines():
-        if "METRIC: " in line and '"metric":"target_pardot_records"' in line:
-            point = json.loads(line.split("METRIC: ", 1)[1])
-            tally.setdefault(point["tags"]["stream"], Counter())[point["tags"]["result"]] += point[
-                "value"
-            ]
+    for point in metric_lines(stderr):
+        if point["metric"] == "target_pardot_records":
+            tags = point["tags"]
+            tally.setdefault(tags["stream"], Counter())[tags["result"]] += point["value"]
     return tally
 
 
