@@ -253,11 +253,15 @@ class PardotRun:
 
         `trusted`: skip_unchanged may leave out groups whose fingerprint matches.
         """
-        unchanged: list[Group] = []
-        if self.unchanged is not None:
-            # Before finding: an unchanged group costs no call at all, not even a read.
-            unchanged, groups = self.unchanged.select(groups, trusted=trusted)
-        return unchanged, self.dialect.plan(groups, self.dialect.find(groups))
+        if self.unchanged is None:
+            return [], self.dialect.plan(groups, self.dialect.find(groups))
+        # Before finding: an unchanged group costs no call at all, not even a read.
+        unchanged, groups = self.unchanged.select(groups, trusted=trusted)
+        plan = self.dialect.plan(groups, self.dialect.find(groups))
+        self.unchanged.sending(
+            (step.group, step.prospect_id) for step in plan.steps if step.action not in UNSENT
+        )
+        return unchanged, plan
 
     def _settle_plan(self, plan: Plan) -> Plan:
         """The plan as it will run: as if a dry run had written, and what sync_mode allows."""

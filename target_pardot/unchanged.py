@@ -23,6 +23,16 @@ What the store claims must always be true of Pardot, whatever happens to the run
   and the store claims neither;
 - a failed or rejected write never reaches `remember`.
 
+A fingerprint is what its identity last wrote, while a prospect may be written through several
+identities (its Pardot id, its fid, its email, its lookup value). So within a run, once a group
+is sent, a later group naming any of the same things (id, fid, email or lookup value) through
+another identity is sent too, whatever its fingerprint: the prospect may no longer hold what
+that identity last wrote. Take a user's events by Pardot id, then by the email alone, in
+different batches: a second run sends the id events again (the first of them differs from the
+id's last), and the email event, unchanged, would otherwise be left out and the prospect keep
+the id's values. The names sent are kept for the run in a temporary table (`touch`), not in
+memory: a run may send millions.
+
 A run killed between a confirmation and the next flush loses those fingerprints only: the next
 run sends those records again, which is safe.
 """
@@ -46,6 +56,8 @@ FLUSH_EVERY = 1000
 # SQLite's default limit on parameters per statement is 999 in older builds.
 _QUERY_CHUNK = 500
 _SCHEMA = "CREATE TABLE IF NOT EXISTS applied (key BLOB PRIMARY KEY, fingerprint BLOB NOT NULL)"
+# The run's own: name -> the key of the identity that last sent a group naming it.
+_TOUCHED = "CREATE TEMP TABLE touched (name BLOB PRIMARY KEY, owner BLOB NOT NULL)"
 
 
 def _digest(text: str) -> bytes:
@@ -61,6 +73,27 @@ def identity_key(business_unit_id: str, version: int, identity: Identity) -> byt
             (business_unit_id, str(version), identity.kind, identity.value, identity.fid or "")
         )
     )
+
+
+# The owner of names a group that always creates touched: never a stored identity's key.
+_NEW_OWNER = b"new"
+
+
+def names_of(group: Group, prospect_id: int | None = None) -> list[bytes]:
+    """What the group may write through, beside its own identity: its Pardot id (the one it
+    names, or the one finding gave it), fid, email and lookup value. As digests: the temporary
+    table of a run holds no email or value either."""
+    identity = group.identity
+    names = [] if identity.kind == "new" else [f"{identity.kind} {identity.value}"]
+    if identity.fid:
+        names.append(f"fid {identity.fid}")
+    if prospect_id is not None:
+        names.append(f"id {prospect_id}")
+    if group.email:
+        names.append("email " + group.email.lower())
+    if group.lookup_value is not None:
+        names.append("lookup " + group.lookup_value)
+    return [_digest(name) for name in dict.fromkeys(names)]
 
 
 def fingerprint(group: Group) -> bytes:
@@ -97,16 +130,27 @@ def fingerprinted(
 
 
 def split_unchanged(
-    items: list[Fingerprinted], stored: Mapping[bytes, bytes], *, skip: bool = True
+    items: list[Fingerprinted],
+    stored: Mapping[bytes, bytes],
+    *,
+    skip: bool = True,
+    distrusted: Iterable[bytes] = (),
 ) -> tuple[list[Group], list[Fingerprinted]]:
     """(groups Pardot already holds as they are, groups to send). Pure.
 
-    With `skip` false (full_resync) every group is sent.
+    With `skip` false (full_resync) every group is sent; so is a group whose key is
+    `distrusted` (another identity of the run wrote what it names).
     """
     unchanged: list[Group] = []
     to_send: list[Fingerprinted] = []
+    distrusted = set(distrusted)
     for item in items:
-        if skip and item.key is not None and stored.get(item.key) == item.fingerprint:
+        if (
+            skip
+            and item.key is not None
+            and item.key not in distrusted
+            and stored.get(item.key) == item.fingerprint
+        ):
             unchanged.append(item.group)
         else:
             to_send.append(item)
@@ -144,6 +188,7 @@ class FingerprintStore:
         # values that a write in flight at that moment had replaced.
         db.execute("PRAGMA synchronous=FULL")
         db.execute(_SCHEMA)
+        db.execute(_TOUCHED)
         db.commit()
         return db
 
@@ -164,6 +209,32 @@ class FingerprintStore:
                 if key in self._pending:
                     found[key] = self._pending[key]
         return found
+
+    def owners(self, names: Iterable[bytes]) -> dict[bytes, bytes]:
+        """Of these names, those touched in this run: name -> owner (see `touch`)."""
+        wanted = list(dict.fromkeys(names))
+        found: dict[bytes, bytes] = {}
+        with self._lock:
+            for start in range(0, len(wanted), _QUERY_CHUNK):
+                chunk = wanted[start : start + _QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._db.execute(
+                        f"SELECT name, owner FROM touched WHERE name IN ({marks})",  # noqa: S608
+                        chunk,
+                    )
+                )
+        return found
+
+    def touch(self, owned: Iterable[tuple[bytes, bytes]]) -> None:
+        """(name, owner): this run sends a group of that owner naming that name."""
+        rows = list(owned)
+        if not rows:
+            return
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO touched (name, owner) VALUES (?, ?)", rows)
+            # Only the temporary table changed: nothing waits on the main file's disk.
+            self._db.commit()
 
     def forget(self, keys: Iterable[bytes]) -> None:
         """Delete these fingerprints now, before their groups are sent again."""
@@ -219,13 +290,43 @@ class SkipUnchanged:
 
         Not `trusted`: every group is sent. For records written after another identity of the
         same batch wrote their prospect: what their identity last wrote says nothing of what
-        the prospect holds now.
+        the prospect holds now. For the same reason a group is sent when, earlier in the run,
+        another identity sent a group naming its Pardot id, fid, email or lookup value (see
+        `sending`).
         """
         items = fingerprinted(groups, self._business_unit_id, self._version)
         stored = self.store.lookup(item.key for item in items if item.key is not None)
-        unchanged, to_send = split_unchanged(items, stored, skip=self._skip and trusted)
+        distrusted: set[bytes] = set()
+        if self._skip and trusted:
+            # Only a group that would be left out needs its names looked at.
+            named = [
+                (item.key, names_of(item.group))
+                for item in items
+                if item.key is not None and stored.get(item.key) == item.fingerprint
+            ]
+            if named:
+                owners = self.store.owners(name for _, names in named for name in names)
+                distrusted = {
+                    key
+                    for key, names in named
+                    if any(owners.get(name, key) != key for name in names)
+                }
+        unchanged, to_send = split_unchanged(
+            items, stored, skip=self._skip and trusted, distrusted=distrusted
+        )
         self.store.forget(item.key for item in to_send if item.key in stored)
         return unchanged, [item.group for item in to_send]
+
+    def sending(self, steps: Iterable[tuple[Group, int | None]]) -> None:
+        """These groups are sent (each with the prospect id its plan writes, when known): a
+        later group of another identity naming any of the same things is sent too."""
+        rows: list[tuple[bytes, bytes]] = []
+        for group, prospect_id in steps:
+            owner = (
+                identity_key(self._business_unit_id, self._version, group.identity) or _NEW_OWNER
+            )
+            rows.extend((name, owner) for name in names_of(group, prospect_id))
+        self.store.touch(rows)
 
     def applied(self, group: Group) -> None:
         key = identity_key(self._business_unit_id, self._version, group.identity)

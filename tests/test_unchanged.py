@@ -18,6 +18,7 @@ from target_pardot.unchanged import (
     fingerprint,
     fingerprinted,
     identity_key,
+    names_of,
     split_unchanged,
 )
 
@@ -91,6 +92,66 @@ def test_untrusted_groups_are_all_sent_and_their_fingerprints_forgotten(tmp_path
     # ... and forgotten until Pardot confirms the new write: a crash now cannot skip it.
     assert skip.select([same]) == ([], [same])
     skip.close()
+
+
+def skipper(tmp_path: Path) -> SkipUnchanged:
+    return SkipUnchanged(
+        FingerprintStore(str(tmp_path / "u.sqlite")),
+        business_unit_id=BU,
+        version=4,
+        full_resync=False,
+    )
+
+
+def test_a_group_is_sent_once_another_identity_sent_what_it_names(tmp_path: Path) -> None:
+    skip = skipper(tmp_path)
+    by_email = group(Identity("email", "a@x.com"), city="Oslo")
+    by_id = group(Identity("id", "7"), email="A@x.com", city="Bergen")
+    by_lookup = group(Identity("lookup", "org-1"), email="b@x.com", city="Oslo")
+    by_lookup.lookup_value = "org-1"
+    for applied in (by_email, by_id, by_lookup):
+        skip.applied(applied)
+    # Sending the id's group (its email differs in case only) and nothing yet of the others:
+    skip.sending([(by_id, 7)])
+    assert skip.select([by_email, by_lookup]) == ([by_lookup], [by_email])
+    # Its own sends never make a group distrust itself.
+    skip.applied(by_id)
+    assert skip.select([by_id]) == ([by_id], [])
+    skip.close()
+
+
+def test_what_finding_gave_a_group_is_a_name_too(tmp_path: Path) -> None:
+    skip = skipper(tmp_path)
+    by_id = group(Identity("id", "7"), email=None, city="Oslo")
+    skip.applied(by_id)
+    # An email record found to prospect 7 was sent: the id's fingerprint no longer tells.
+    skip.sending([(group(Identity("email", "a@x.com"), city="Bergen"), 7)])
+    assert skip.select([by_id]) == ([], [by_id])
+    skip.close()
+
+
+def test_a_group_that_always_creates_distrusts_what_shares_its_email(tmp_path: Path) -> None:
+    skip = skipper(tmp_path)
+    by_email = group(Identity("email", "a@x.com"), city="Oslo")
+    skip.applied(by_email)
+    skip.sending([(group(new_identity(), email="a@x.com", city="Bergen"), None)])
+    assert skip.select([by_email]) == ([], [by_email])
+    skip.close()
+
+
+def test_names_are_digests_and_the_run_table_goes_with_the_run(tmp_path: Path) -> None:
+    named = group(Identity("id", "7", fid="00Q000000000001"), email="a@x.com")
+    named.lookup_value = "org-1"
+    names = names_of(named, 7)
+    assert len(names) == 4  # id 7 (given once), fid, email and lookup value
+    assert all(len(name) == 16 for name in names)
+    skip = skipper(tmp_path)
+    skip.sending([(named, 7)])
+    skip.close()
+    # The next run starts with nothing sent: the table was the connection's own.
+    reopened = skipper(tmp_path)
+    assert reopened.store.owners(names) == {}
+    reopened.close()
 
 
 def test_the_store_commits_what_was_remembered_and_forgets_before_a_resend(

@@ -299,3 +299,26 @@ def test_a_killed_run_leaves_no_fingerprint_for_what_was_not_applied(
     assert second.returncode == 0, second.stderr[-3000:]
     assert_every_record_is_in_pardot(emulator, records)
     assert len(emulator.prospects()) == 600
+
+
+@pytest.mark.parametrize(("api_version", "ampsea"), [(3, False), (4, True), (5, True)])
+def test_a_second_identical_run_leaves_a_prospect_named_by_two_identities_as_the_first_did(
+    make_emulator: Any, tmp_path: Path, api_version: int, ampsea: bool
+) -> None:
+    # A user's events: two by Pardot id (with the email), then one by the email alone, each in
+    # a batch of its own. The second run sends the first event again (it differs from the
+    # id's last one); the last event's fingerprint still matches, but the prospect no longer
+    # holds what it wrote.
+    emulator: PardotEmulator = make_emulator(ampsea=ampsea)
+    prospect = emulator.add_prospect("p0@example.com")
+    by_id = {"email": "p0@example.com", "pardot_id": str(prospect["id"])}
+    records = [
+        {**by_id, "phone": "1", "city": "first"},
+        {**by_id, "phone": "2", "city": "second"},
+        {"email": "p0@example.com", "phone": "3", "city": "third"},
+    ]
+    for run in ("first", "second"):
+        result = sync(emulator, tmp_path, records, api_version=api_version, batch_size_rows=1)
+        assert result.returncode == 0, result.stderr[-3000:]
+        held = emulator.prospects()
+        assert [(p["phone"], p["city"]) for p in held] == [("3", "third")], run
