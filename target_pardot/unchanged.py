@@ -57,7 +57,7 @@ FLUSH_EVERY = 1000
 _QUERY_CHUNK = 500
 _SCHEMA = "CREATE TABLE IF NOT EXISTS applied (key BLOB PRIMARY KEY, fingerprint BLOB NOT NULL)"
 # The run's own: name -> the key of the identity that last sent a group naming it.
-_TOUCHED = "CREATE TEMP TABLE touched (name BLOB PRIMARY KEY, owner BLOB NOT NULL)"
+_TOUCHED = "CREATE TEMP TABLE touched (name INTEGER PRIMARY KEY, owner INTEGER NOT NULL)"
 
 
 def _digest(text: str) -> bytes:
@@ -75,14 +75,14 @@ def identity_key(business_unit_id: str, version: int, identity: Identity) -> byt
     )
 
 
-# The owner of names a group that always creates touched: never a stored identity's key.
-_NEW_OWNER = b"new"
-
-
-def names_of(group: Group, prospect_id: int | None = None) -> list[bytes]:
+def names_of(group: Group, prospect_id: int | None = None) -> list[int]:
     """What the group may write through, beside its own identity: its Pardot id (the one it
-    names, or the one finding gave it), fid, email and lookup value. As digests: the temporary
-    table of a run holds no email or value either."""
+    names, or the one finding gave it), fid, email and lookup value.
+
+    As the run's own string hashes (64 bits, salted per process): the temporary table holds no
+    email or value, and they cost a fraction of a digest, which matters for a run that sends
+    every record. Two names sharing a hash only make a group be sent.
+    """
     identity = group.identity
     names = [] if identity.kind == "new" else [f"{identity.kind} {identity.value}"]
     if identity.fid:
@@ -93,7 +93,7 @@ def names_of(group: Group, prospect_id: int | None = None) -> list[bytes]:
         names.append("email " + group.email.lower())
     if group.lookup_value is not None:
         names.append("lookup " + group.lookup_value)
-    return [_digest(name) for name in dict.fromkeys(names)]
+    return [hash(name) for name in dict.fromkeys(names)]
 
 
 def fingerprint(group: Group) -> bytes:
@@ -210,10 +210,10 @@ class FingerprintStore:
                     found[key] = self._pending[key]
         return found
 
-    def owners(self, names: Iterable[bytes]) -> dict[bytes, bytes]:
+    def owners(self, names: Iterable[int]) -> dict[int, int]:
         """Of these names, those touched in this run: name -> owner (see `touch`)."""
         wanted = list(dict.fromkeys(names))
-        found: dict[bytes, bytes] = {}
+        found: dict[int, int] = {}
         with self._lock:
             for start in range(0, len(wanted), _QUERY_CHUNK):
                 chunk = wanted[start : start + _QUERY_CHUNK]
@@ -226,7 +226,7 @@ class FingerprintStore:
                 )
         return found
 
-    def touch(self, owned: Iterable[tuple[bytes, bytes]]) -> None:
+    def touch(self, owned: Iterable[tuple[int, int]]) -> None:
         """(name, owner): this run sends a group of that owner naming that name."""
         rows = list(owned)
         if not rows:
@@ -299,17 +299,17 @@ class SkipUnchanged:
         distrusted: set[bytes] = set()
         if self._skip and trusted:
             # Only a group that would be left out needs its names looked at.
-            named = [
-                (item.key, names_of(item.group))
+            candidates = [
+                (item.key, hash(item.group.identity), names_of(item.group))
                 for item in items
                 if item.key is not None and stored.get(item.key) == item.fingerprint
             ]
-            if named:
-                owners = self.store.owners(name for _, names in named for name in names)
+            if candidates:
+                owners = self.store.owners(name for _, _, names in candidates for name in names)
                 distrusted = {
                     key
-                    for key, names in named
-                    if any(owners.get(name, key) != key for name in names)
+                    for key, owner, names in candidates
+                    if any(owners.get(name, owner) != owner for name in names)
                 }
         unchanged, to_send = split_unchanged(
             items, stored, skip=self._skip and trusted, distrusted=distrusted
@@ -320,11 +320,9 @@ class SkipUnchanged:
     def sending(self, steps: Iterable[tuple[Group, int | None]]) -> None:
         """These groups are sent (each with the prospect id its plan writes, when known): a
         later group of another identity naming any of the same things is sent too."""
-        rows: list[tuple[bytes, bytes]] = []
+        rows: list[tuple[int, int]] = []
         for group, prospect_id in steps:
-            owner = (
-                identity_key(self._business_unit_id, self._version, group.identity) or _NEW_OWNER
-            )
+            owner = hash(group.identity)
             rows.extend((name, owner) for name in names_of(group, prospect_id))
         self.store.touch(rows)
 
