@@ -1,7 +1,8 @@
 """End to end: a run killed with SIGKILL part way, then run again over the same input (as Meltano
 does after a failed run: no STATE was relayed, so the tap sends everything again), leaves Pardot
 as one run that was never killed does: no prospect lost, none created twice, the last record's
-values everywhere.
+values everywhere. So does a run stopped with SIGTERM, then resumed from the last STATE it
+relayed (the tap sends only what comes after its bookmark): STATE never got ahead of Pardot.
 
 Whatever the kill interrupts (a batch call in flight, an applied write whose answer never came
 back, an import being processed, a skip_unchanged fingerprint not yet flushed), the second run
@@ -57,10 +58,12 @@ def run_killed(
     version: int,
     records: list[dict[str, Any]],
     after_calls: int,
+    *,
+    stop: signal.Signals = signal.SIGKILL,
     **settings: Any,
-) -> int:
-    """Run the target and SIGKILL it once the emulator answered `after_calls` API calls;
-    returns the process's status."""
+) -> tuple[int, list[dict[str, Any]]]:
+    """Run the target (a STATE after every 10 records) and send it `stop` once the emulator
+    answered `after_calls` API calls; returns the process's status and the STATE it relayed."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     config_path = tmp_path / "config.json"
     config_path.write_text(
@@ -68,13 +71,21 @@ def run_killed(
     )
     input_path = tmp_path / "input.jsonl"
     input_path.write_text(
-        "".join(json.dumps(message) + "\n" for message in singer_messages("users", records))
+        "".join(
+            json.dumps(message) + "\n"
+            for message in singer_messages("users", records, state_every=10)
+        )
     )
-    with input_path.open() as stdin, (tmp_path / "stderr.log").open("w") as stderr:
+    output_path = tmp_path / "stdout.jsonl"
+    with (
+        input_path.open() as stdin,
+        output_path.open("w") as stdout,
+        (tmp_path / "stderr.log").open("w") as stderr,
+    ):
         process = subprocess.Popen(
             [TARGET_COMMAND, "--config", str(config_path)],
             stdin=stdin,
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=stderr,
         )
         start = emulator.api_calls
@@ -82,8 +93,10 @@ def run_killed(
         while emulator.api_calls - start < after_calls and process.poll() is None:
             assert time.monotonic() < deadline, "the run neither ended nor reached the call"
             time.sleep(0.001)
-        process.send_signal(signal.SIGKILL)
-        return process.wait(timeout=30)
+        process.send_signal(stop)
+        status = process.wait(timeout=120)
+    states = [json.loads(line) for line in output_path.read_text().splitlines() if line.strip()]
+    return status, states
 
 
 CASES = {
@@ -143,10 +156,51 @@ def test_a_killed_run_run_again_leaves_pardot_as_one_run_does(
 
     killed, _ = seeded(make_emulator, version, clock=Clock(step=1.0), latency=0.005)
     placed = where("killed")
-    status = run_killed(
+    status, _ = run_killed(
         killed, tmp_path / "killed-run", version, records, int(calls * share), **placed
     )
     assert status == -signal.SIGKILL, "the run ended before it could be killed"
     killed.latency = 0
     sync(killed, tmp_path / "again-run", version, records, **placed)
     assert state(killed) == state(once)
+
+
+@pytest.mark.parametrize("share", [0.2, 0.5, 0.8])
+@pytest.mark.parametrize(
+    ("case", "skip_unchanged"),
+    [("v3", False), ("v4 scan", True), ("v4 read", False), ("v5 lookup", True)],
+)
+def test_a_run_stopped_with_sigterm_and_resumed_from_its_state_leaves_pardot_as_one_run_does(
+    make_emulator: Any, tmp_path: Path, case: str, skip_unchanged: bool, share: float
+) -> None:
+    version, forms, settings = CASES[case]
+    settings = {**settings, "batch_size_rows": 7, "max_concurrency": 5}
+    once, prospects = seeded(make_emulator, version, clock=Clock(step=1.0))
+    records = records_of(prospects, forms, seed=len(case), lookup="lookup_field" in settings)
+    before = once.api_calls
+    sync(once, tmp_path / "once-run", version, records, **settings)
+    calls = once.api_calls - before
+
+    stopped, _ = seeded(make_emulator, version, clock=Clock(step=1.0), latency=0.005)
+    if skip_unchanged:
+        settings = {
+            **settings,
+            "skip_unchanged": True,
+            "skip_unchanged_store": str(tmp_path / "unchanged.sqlite"),
+        }
+    status, states = run_killed(
+        stopped,
+        tmp_path / "stopped-run",
+        version,
+        records,
+        int(calls * share),
+        stop=signal.SIGTERM,
+        **settings,
+    )
+    assert status == 143, "the run ended before it could be stopped"
+    # The run finished what it was writing and relayed STATE up to the records it applied.
+    bookmark = states[-1]["bookmarks"]["users"]
+    assert 0 < bookmark <= len(records)
+    stopped.latency = 0
+    sync(stopped, tmp_path / "resumed-run", version, records[bookmark:], **settings)
+    assert state(stopped) == state(once)
