@@ -46,6 +46,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from target_pardot.errors import SettingsError
 from target_pardot.matching import Group, Identity
@@ -195,16 +196,10 @@ class FingerprintStore:
     def lookup(self, keys: Iterable[bytes]) -> dict[bytes, bytes]:
         """The stored fingerprint of each key that has one (remembered ones included)."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[bytes, bytes] = {}
         with self._lock:
-            for start in range(0, len(wanted), _QUERY_CHUNK):
-                chunk = wanted[start : start + _QUERY_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, fingerprint FROM applied WHERE key IN ({marks})",  # noqa: S608
-                    chunk,
-                )
-                found.update(rows)
+            found: dict[bytes, bytes] = self._select_in(
+                "SELECT key, fingerprint FROM applied", "key", wanted
+            )
             for key in wanted:
                 if key in self._pending:
                     found[key] = self._pending[key]
@@ -212,18 +207,19 @@ class FingerprintStore:
 
     def owners(self, names: Iterable[int]) -> dict[int, int]:
         """Of these names, those touched in this run: name -> owner (see `touch`)."""
-        wanted = list(dict.fromkeys(names))
-        found: dict[int, int] = {}
         with self._lock:
-            for start in range(0, len(wanted), _QUERY_CHUNK):
-                chunk = wanted[start : start + _QUERY_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    self._db.execute(
-                        f"SELECT name, owner FROM touched WHERE name IN ({marks})",  # noqa: S608
-                        chunk,
-                    )
-                )
+            return self._select_in(
+                "SELECT name, owner FROM touched", "name", list(dict.fromkeys(names))
+            )
+
+    def _select_in(self, query: str, column: str, values: list[Any]) -> dict[Any, Any]:
+        """The (first column -> second) rows of `query` whose `column` is one of `values`, a
+        chunk at a time. The caller holds the lock."""
+        found: dict[Any, Any] = {}
+        for start in range(0, len(values), _QUERY_CHUNK):
+            chunk = values[start : start + _QUERY_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"{query} WHERE {column} IN ({marks})", chunk))
         return found
 
     def touch(self, owned: Iterable[tuple[int, int]]) -> None:
