@@ -214,6 +214,12 @@ class PardotRun:
         for stream, n in Counter(group.stream for group in unchanged).items():
             self.report.count(Result.UNCHANGED, n, stream=stream)
         plan = self._settle_plan(plan)
+        if self.unchanged is not None:
+            # Noted before the next layer or batch is matched: its groups naming the same
+            # prospects through other identities are sent whatever their fingerprints.
+            self.unchanged.sending(
+                (step.group, step.prospect_id) for step in plan.steps if step.action not in UNSENT
+            )
         self.pipeline.submit(len(layer.records), keys, lambda: self.execute(plan))
         return layer.records, later, any(step.action not in UNSENT for step in plan.steps)
 
@@ -253,15 +259,11 @@ class PardotRun:
 
         `trusted`: skip_unchanged may leave out groups whose fingerprint matches.
         """
-        if self.unchanged is None:
-            return [], self.dialect.plan(groups, self.dialect.find(groups))
-        # Before finding: an unchanged group costs no call at all, not even a read.
-        unchanged, groups = self.unchanged.select(groups, trusted=trusted)
-        plan = self.dialect.plan(groups, self.dialect.find(groups))
-        self.unchanged.sending(
-            (step.group, step.prospect_id) for step in plan.steps if step.action not in UNSENT
-        )
-        return unchanged, plan
+        unchanged: list[Group] = []
+        if self.unchanged is not None:
+            # Before finding: an unchanged group costs no call at all, not even a read.
+            unchanged, groups = self.unchanged.select(groups, trusted=trusted)
+        return unchanged, self.dialect.plan(groups, self.dialect.find(groups))
 
     def _settle_plan(self, plan: Plan) -> Plan:
         """The plan as it will run: as if a dry run had written, and what sync_mode allows."""

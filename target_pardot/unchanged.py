@@ -57,7 +57,7 @@ FLUSH_EVERY = 1000
 # SQLite's default limit on parameters per statement is 999 in older builds.
 _QUERY_CHUNK = 500
 _SCHEMA = "CREATE TABLE IF NOT EXISTS applied (key BLOB PRIMARY KEY, fingerprint BLOB NOT NULL)"
-# The run's own: name -> the key of the identity that last sent a group naming it.
+# The run's own: name -> the identity (its hash) that last sent a group naming it.
 _TOUCHED = "CREATE TEMP TABLE touched (name INTEGER PRIMARY KEY, owner INTEGER NOT NULL)"
 
 

@@ -52,7 +52,7 @@ def records_of(
     return records
 
 
-def run_killed(
+def run_and_stop(
     emulator: PardotEmulator,
     tmp_path: Path,
     version: int,
@@ -156,7 +156,7 @@ def test_a_killed_run_run_again_leaves_pardot_as_one_run_does(
 
     killed, _ = seeded(make_emulator, version, clock=Clock(step=1.0), latency=0.005)
     placed = where("killed")
-    status, _ = run_killed(
+    status, _ = run_and_stop(
         killed, tmp_path / "killed-run", version, records, int(calls * share), **placed
     )
     assert status == -signal.SIGKILL, "the run ended before it could be killed"
@@ -188,7 +188,7 @@ def test_a_run_stopped_with_sigterm_and_resumed_from_its_state_leaves_pardot_as_
             "skip_unchanged": True,
             "skip_unchanged_store": str(tmp_path / "unchanged.sqlite"),
         }
-    status, states = run_killed(
+    status, states = run_and_stop(
         stopped,
         tmp_path / "stopped-run",
         version,
