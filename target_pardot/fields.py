@@ -168,6 +168,8 @@ class FieldCatalog:
     rules: dict[str, _Rule] = field(default_factory=dict, compare=False, repr=False)
     # Where the traits of each record shape go (see map_traits), worked out once per shape.
     placements: dict[_Shape, _Placement] = field(default_factory=dict, compare=False, repr=False)
+    # Each field name's v5 spelling, worked out once (see to_v5_name).
+    v5_names: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def is_known(self, name: str) -> bool:
         """Whether `name` is a writable standard field or a custom field (case-insensitive)."""
@@ -418,11 +420,18 @@ def to_v5_name(name: str, catalog: FieldCatalog) -> str:
     Custom fields go by their apiFieldId (`org_id` -> `org_id__c`): real v5 refuses the bare
     fieldId in bodies (154) and in `fields` (51).
     """
-    custom_field = _find_custom_field(name, catalog)
-    if custom_field is not None:
-        return custom_field.v5_name
-    first, *rest = snake_case(name).split("_")
-    return first + "".join(word.capitalize() for word in rest)
+    known = catalog.v5_names.get(name)
+    if known is None:
+        # Asked for every field of every v5 record: the custom fields' scan and the spelling
+        # are worked out once per name.
+        custom_field = _find_custom_field(name, catalog)
+        if custom_field is not None:
+            known = custom_field.v5_name
+        else:
+            first, *rest = snake_case(name).split("_")
+            known = first + "".join(word.capitalize() for word in rest)
+        catalog.v5_names[name] = known
+    return known
 
 
 def validate_email(email: str | None, field: str = "email") -> str:

@@ -64,8 +64,11 @@ class BatchPreparer:
         rules: RecordRules,
         report: RunReport,
         pending: list[Prepared] | None = None,
+        compact: bool = False,
     ) -> None:
         self.stream = stream
+        # Large batches keep their records as JSON text once prepared (Identify.compact).
+        self._compact = compact
         self._settings = settings
         self._catalog = catalog
         self._rules = rules
@@ -101,8 +104,10 @@ class BatchPreparer:
             return
         if item is None:
             self._skipped += 1
-        else:
-            self._prepared.append(item)
+            return
+        if self._compact:
+            item.identify.compact()
+        self._prepared.append(item)
 
     def finish(self) -> list[Prepared]:
         """The prepared records, once the batch's counts and notes are reported.

@@ -116,8 +116,9 @@ class PardotRun:
             self._started = True
             self.progress.start()
 
-    def preparer(self, stream: str) -> BatchPreparer:
-        """A batch of `stream` to fill record by record, then hand to `sync_prepared`."""
+    def preparer(self, stream: str, *, compact: bool = False) -> BatchPreparer:
+        """A batch of `stream` to fill record by record, then hand to `sync_prepared`; with
+        `compact`, its records are kept as JSON text once prepared (a large batch)."""
         self.start()
         return BatchPreparer(
             stream,
@@ -126,6 +127,7 @@ class PardotRun:
             rules=self.dialect,
             report=self.report,
             pending=self._pending,
+            compact=compact,
         )
 
     def sync_prepared(self, batch: BatchPreparer, *, wait: bool = True) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from target_pardot.errors import RecordError
 from target_pardot.fields import FieldCatalog, map_traits
-from target_pardot.identify import Identify, normalise_record
+from target_pardot.identify import Identify, json_safe, json_text, normalise_record
 
 UTC = dt.timezone.utc
 
@@ -408,6 +408,47 @@ def test_record_is_converted_to_json_safe_values_for_reject_files() -> None:
         "tags": ["a", "b"],
     }
     json.dumps(identify.record)
+
+
+def test_a_compacted_record_still_gives_the_reject_file_the_record_as_it_came() -> None:
+    record = segment_event(
+        timestamp=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        traits={
+            "email": "ann@example.com",
+            "name": "Ånn Lee",
+            "revenue": Decimal("12.50"),
+            "tags": ("a", "b"),
+            "address": {"city": "Oslo", "zip": None},
+        },
+    )
+    identify = normalise(record)
+    expected = identify.record
+
+    identify.compact()
+
+    assert identify.record == expected
+    assert identify.record is not identify.record  # each reject gets a copy of its own
+    # Only the JSON text is held: the decoded record and the traits taken from it are let go.
+    assert identify.source == {} and identify.traits == {} and identify.ignored == []
+    assert (identify.email, identify.user_id, identify.stream) == (
+        "ann@example.com",
+        "user-1",
+        "identifies",
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": Decimal("1.50"), "b": Decimal("2"), "when": dt.date(2024, 1, 2), "set": {3}},
+        {"nested": [{"t": dt.time(10, 30)}, ("x", None)], "float": 0.1, "big": 10**30},
+        {1: "an int key", 2.5: "a float key"},
+        {(1, 2): "a key json cannot take", "other": Decimal("3")},
+        {"text": 'Zoë \u2603 "quoted"', "other": dt.timedelta(seconds=5)},
+    ],
+)
+def test_json_text_is_json_safe_as_text(value: dict[Any, Any]) -> None:
+    assert json.loads(json_text(value)) == json.loads(json.dumps(json_safe(value)))
 
 
 def test_traits_keep_python_values_for_field_formatting() -> None:

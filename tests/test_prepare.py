@@ -155,3 +155,33 @@ def test_a_record_matched_by_pardot_id_carries_the_lookup_value_it_writes(
     assert (by_id.lookup_value, by_id.fields["org_id"]) == ("o1", "o1")
     assert without.lookup_value is None
     assert by_lookup.lookup_value == "o2"
+
+
+def test_a_compact_batch_keeps_what_matching_needs_and_the_record_for_a_later_reject(
+    tmp_path: Path,
+) -> None:
+    """Large batches (an import's 50,000 records) hold their records as JSON text once
+    prepared; a record Pardot refuses later still reaches the reject file as it came."""
+    records = [RECORDS[0], RECORDS[3], {"email": "zoë@example.com", "first_name": "Zoë"}]
+
+    def prepare(compact: bool) -> list[Prepared]:
+        batch = BatchPreparer(
+            "users",
+            settings=SETTINGS,
+            catalog=FieldCatalog(),
+            rules=V3Rules(),
+            report=report_at(tmp_path / f"rejects-{compact}.jsonl"),
+            compact=compact,
+        )
+        for record in records:
+            batch.add(dict(record))
+        return batch.finish()
+
+    plain, compact = prepare(False), prepare(True)
+
+    assert [(i.email, i.fields, i.lookup_value) for i in compact] == [
+        (i.email, i.fields, i.lookup_value) for i in plain
+    ]
+    assert all(item.identify.source == {} for item in compact)
+    assert all(item.identify.source != {} for item in plain)
+    assert [item.reject("refused by Pardot").record for item in compact] == records
