@@ -180,7 +180,7 @@ class FieldCatalog:
         return cls(custom={custom_field.field_id: custom_field for custom_field in fields})
 
 
-@dataclass
+@dataclass(slots=True)
 class MappedFields:
     """The result of :func:`map_traits`.
 

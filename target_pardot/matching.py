@@ -29,7 +29,7 @@ class Identity(NamedTuple):
         return f"{self.kind} {self.value}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     """All records of one batch that describe the same prospect, merged in arrival order."""
 

@@ -44,7 +44,7 @@ SKIP_NAMES_PROSPECT = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     action: Action
     group: Group

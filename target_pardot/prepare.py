@@ -13,7 +13,7 @@ from target_pardot.outcomes import SKIP_SEGMENT_SWITCH, Rejection, RunReport
 from target_pardot.settings import Settings
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     identify: Identify
     fields: dict[str, Any]  # Pardot v3/v4 field names -> values formatted for the API version

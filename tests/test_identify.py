@@ -429,7 +429,7 @@ def test_a_compacted_record_still_gives_the_reject_file_the_record_as_it_came() 
     assert identify.record == expected
     assert identify.record is not identify.record  # each reject gets a copy of its own
     # Only the JSON text is held: the decoded record and the traits taken from it are let go.
-    assert identify.source == {} and identify.traits == {} and identify.ignored == []
+    assert identify.source == {} and identify.traits == {} and not identify.ignored
     assert (identify.email, identify.user_id, identify.stream) == (
         "ann@example.com",
         "user-1",

@@ -36,7 +36,7 @@ import json
 
 from target_pardot.api.client import PardotClient
 from target_pardot.api.codes import code_for_message
-from target_pardot.dialects.importing import UPDATE_IMPORT, ImportStatus, Row
+from target_pardot.dialects.importing import UPDATE_IMPORT, ColumnNames, ImportStatus, Row
 from target_pardot.errors import TargetPardotError
 from target_pardot.plan import Action, Step
 from target_pardot.settings import Settings
@@ -119,6 +119,7 @@ class V4ImportRows:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._names = ColumnNames()
 
     def row_for(self, step: Step) -> Row | None:
         if step.action is not Action.UPDATE:
@@ -141,7 +142,7 @@ class V4ImportRows:
         else:
             cells[SALESFORCE_FID] = str(step.fid)
             names[SALESFORCE_FID] = "pardot_fid"
-        return Row(step, UPDATE_IMPORT, cells, names)
+        return Row(step, UPDATE_IMPORT, cells, self._names.shared(names))
 
     def through_api_after(self, row: Row, reason: str) -> bool:
         # batchUpdate (update_only) refuses an unknown id as the import did: a reject.

@@ -20,6 +20,7 @@ from target_pardot.dialects import importing
 from target_pardot.dialects.importing import (
     UPDATE_IMPORT,
     UPSERT_IMPORT,
+    ColumnNames,
     ImportStatus,
     ImportWriter,
     Row,
@@ -240,6 +241,31 @@ def test_each_step_becomes_one_v5_row_matched_as_the_plan_says(harness: Harness)
     assert made is not None
     assert made.cells == {"email": "new@x.com", "campaignId": "7"}
     assert made.creates and not by_email.creates
+
+
+def test_rows_of_one_shape_share_one_dict_of_column_names(harness: Harness) -> None:
+    # An import holds up to 50,000 rows: one names dict per shape, not one per row.
+    first, second, other = (
+        harness.rows.row_for(step)
+        for step in (
+            update(1, first_name="A", org_id="o1"),
+            update(2, first_name="B", org_id="o2"),
+            upsert("c@x.com", first_name="C"),
+        )
+    )
+    assert first is not None and second is not None and other is not None
+    assert first.names is second.names
+    assert first.names == {"firstName": "first_name", "org_id__c": "org_id"}
+    assert other.names == {"firstName": "first_name", "email": "email", "matchEmail": "email"}
+
+
+def test_column_names_keep_a_bounded_number_of_shapes() -> None:
+    names = ColumnNames()
+    kept = [names.shared({f"column{n}": f"field{n}"}) for n in range(ColumnNames.MAX_SHAPES)]
+    assert names.shared({"column0": "field0"}) is kept[0]
+    late = {"column": "field"}
+    assert names.shared(late) is late
+    assert names.shared(dict(late)) is not late  # beyond the limit, each row keeps its own
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ NOT_IN_V5 = frozenset({"crm_owner_fid"})
 _NAMES_AFTER_COLON = frozenset({51, 153, 154, 180})
 
 
-@dataclass
+@dataclass(slots=True)
 class Payload:
     """A group's v5 body, which of our field names each v5 name came from, and what was left
     out because v5 cannot write it."""

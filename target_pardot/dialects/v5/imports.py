@@ -23,7 +23,13 @@ from decimal import Decimal
 from typing import Any
 
 from target_pardot.api.client import PardotClient
-from target_pardot.dialects.importing import UPDATE_IMPORT, UPSERT_IMPORT, ImportStatus, Row
+from target_pardot.dialects.importing import (
+    UPDATE_IMPORT,
+    UPSERT_IMPORT,
+    ColumnNames,
+    ImportStatus,
+    Row,
+)
 from target_pardot.dialects.v5.bodies import build_payload
 from target_pardot.fields import FieldCatalog
 from target_pardot.outcomes import RunReport
@@ -121,6 +127,7 @@ class V5ImportRows:
         self._settings = settings
         self._report = report
         self._catalog = catalog
+        self._names = ColumnNames()
 
     def row_for(self, step: Step) -> Row | None:
         group = step.group
@@ -135,12 +142,12 @@ class V5ImportRows:
         names = dict(payload.names)
         if step.action is Action.UPDATE:
             cells["matchId"] = str(step.prospect_id)
-            return Row(step, UPDATE_IMPORT, cells, names)
+            return Row(step, UPDATE_IMPORT, cells, self._names.shared(names))
         if step.action is Action.UPSERT_BY_EMAIL:
             cells["matchEmail"] = group.email or ""
             names["matchEmail"] = "email"
         cells["campaignId"] = str(self._settings.campaign_id)
-        return Row(step, UPSERT_IMPORT, cells, names)
+        return Row(step, UPSERT_IMPORT, cells, self._names.shared(names))
 
     def through_api_after(self, row: Row, reason: str) -> bool:
         # The rows are what api mode would send; the API would refuse them the same way.
