@@ -675,7 +675,7 @@ def memory_section(sizes: dict[str, int]) -> str:
     scan = Mode("v4 lookup scan", 4, lookup_rows, seed_unit(sizes["index"]))
     indexed = rss_run(scan, 1_000, {**LOOKUP, "lookup_strategy": "scan"})
     # An import's sink batch holds 50,000 records until Pardot has imported them, and the
-    # pipeline up to three such batches: the most memory a run with the defaults takes.
+    # pipeline two such batches: the most memory a run with the defaults takes.
     imports = Mode("v5 import", 5, identify_events, seed_none)
     imported = rss_run(imports, sizes["rss_large"], {"write_method": "import", "campaign_id": 1})
     print(f"memory: import {imported.peak_rss_mb:.0f} MB", flush=True)

@@ -52,11 +52,8 @@ class Pipeline:
     def submit(self, size: int, keys: Iterable[Hashable], work: Callable[[], None]) -> None:
         """Run `work` in the background once there is room; raise an earlier failure instead."""
         held = list(keys)
-        # Room for two batches of this size at least, so that one is written while the next
-        # waits ready behind it.
-        limit = max(self.capacity, 2 * size)
         with self._changed:
-            while self._error is None and self._batches and self._records + size > limit:
+            while self._no_room_for(size):
                 self._changed.wait()
             self._raise_failure()
             self._records += size
@@ -67,6 +64,20 @@ class Pipeline:
             target=self._run, args=(size, held, work), name="pardot-batch", daemon=True
         )
         thread.start()
+
+    def wait_for_room(self, size: int) -> None:
+        """Until `submit` would take `size` records at once (or a failure waits to be raised:
+        submit raises it). Called before reading a large batch, so that it is not read and
+        prepared only to wait in memory behind the batches being written."""
+        with self._changed:
+            while self._no_room_for(size):
+                self._changed.wait()
+
+    def _no_room_for(self, size: int) -> bool:
+        # Called holding the condition. Room for two batches of this size at least, so that
+        # one is written while the next waits ready behind it.
+        limit = max(self.capacity, 2 * size)
+        return self._error is None and self._batches > 0 and self._records + size > limit
 
     def watch(self) -> None:
         """Note, from now on, the keys of the batches that finish (see `wait_for`)."""

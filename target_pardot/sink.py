@@ -18,10 +18,10 @@ class PardotSink(BatchSink):
     # Up to 500 records (10 batch calls of 50) are matched and written together: large enough
     # to keep every worker busy, small enough that a failure holds back little STATE.
     MAX_SIZE_DEFAULT = 500
-    # Batches larger than this (an import's 50,000, or a large batch_size_rows) keep each
-    # record as JSON text once it is prepared: the pipeline holds up to three batches, and
-    # three imports' worth of decoded records is over a gigabyte of Segment events.
-    COMPACT_ABOVE_ROWS = 5_000
+    # Batches larger than this (an import's 50,000, or a large batch_size_rows) are read only
+    # once the pipeline has room to hand them over, and keep each record as JSON text once
+    # it is prepared: decoded, two imports' worth of Segment events is most of a gigabyte.
+    LARGE_BATCH_ROWS = 5_000
 
     def __init__(self, target: TargetPardot, *args: Any, **kwargs: Any) -> None:
         # Every stream's sink shares the target's run: one token, one concurrency limit, one
@@ -59,9 +59,13 @@ class PardotSink(BatchSink):
     # STATE, which waits until every batch handed over is applied.
 
     def start_batch(self, context: dict[str, Any]) -> None:
-        context["batch"] = self.run.preparer(
-            self.stream_name, compact=self.max_size > self.COMPACT_ABOVE_ROWS
-        )
+        large = self.max_size > self.LARGE_BATCH_ROWS
+        if large:
+            # Two imports may be under way: a third batch read now would wait, prepared and
+            # in memory, until one of them is done. Reading it then costs seconds against an
+            # import's minutes, and peak memory is two batches rather than three.
+            self.run.pipeline.wait_for_room(self.max_size)
+        context["batch"] = self.run.preparer(self.stream_name, compact=large)
 
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         # Prepared now, while the SDK has just read it (see BatchPreparer), not at the batch.

@@ -62,6 +62,54 @@ def test_a_hand_over_waits_for_room() -> None:
     pipeline.drain()
 
 
+def test_a_large_batch_is_read_only_once_there_is_room_to_hand_it_over() -> None:
+    # Two imports under way: the sink waits before reading a third batch of 50,000, rather
+    # than holding it prepared in memory until one of them is done.
+    pipeline = Pipeline(capacity=20)
+    first, second = Gate(), Gate()
+    pipeline.submit(50, [], first)
+    pipeline.submit(50, [], second)
+    waiting = blocked(lambda: pipeline.wait_for_room(50))
+    assert waiting.is_alive()
+    first.opened.set()
+    waiting.join(5)
+    assert not waiting.is_alive()
+    pipeline.wait_for_room(50)  # one batch under way: room for the next at once
+    second.opened.set()
+    pipeline.drain()
+
+
+def test_waiting_for_room_leaves_a_failure_to_the_hand_over_that_follows() -> None:
+    pipeline = Pipeline(capacity=20)
+    may_fail = threading.Event()
+
+    def fail() -> None:
+        assert may_fail.wait(10)
+        raise RuntimeError("pardot said no")
+
+    blocker = Gate()
+    pipeline.submit(50, [], fail)
+    pipeline.submit(50, [], blocker)
+    outcome: list[BaseException | None] = []
+
+    def wait() -> None:
+        try:
+            pipeline.wait_for_room(50)
+        except BaseException as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    waiting = blocked(wait)
+    assert waiting.is_alive()
+    may_fail.set()
+    waiting.join(5)
+    assert outcome == [None]  # the failure ends the wait without raising in it
+    blocker.opened.set()
+    with pytest.raises(RuntimeError, match="pardot said no"):
+        pipeline.submit(50, [], Gate())
+
+
 def test_two_batches_of_any_size_fit_whatever_the_capacity() -> None:
     pipeline = Pipeline(capacity=1)
     first, second = Gate(), Gate()

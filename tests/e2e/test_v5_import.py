@@ -180,6 +180,22 @@ def test_100k_records_cost_at_most_30_calls(
     assert not any(name.startswith("v5.prospects") for name in calls)
 
 
+def test_large_batches_waiting_for_room_behind_two_imports_all_land_once(
+    make_emulator: Callable[..., PardotEmulator], tmp_path: Path
+) -> None:
+    # Batches above 5,000 records are read only once the pipeline has room for them (two
+    # imports at a time): five batches of 6,000, each record imported once, STATE at the end.
+    emulator = make_emulator(ampsea=True)
+    records = [{"email": f"b{n}@example.com", "first_name": f"B{n}"} for n in range(30_000)]
+    result = sync(emulator, tmp_path, records, batch_size_rows=6_000)
+    assert summary_counts(result) == {"created": 30_000, "updated": 0, "rejected": 0}
+    assert sorted(p["first_name"] for p in emulator.prospects()) == sorted(
+        f"B{n}" for n in range(30_000)
+    )
+    assert [i["status"] for i in emulator.imports()] == ["Complete"] * 5
+    assert result.states == [{"done": True}]
+
+
 def test_a_lost_answer_to_the_create_leaves_that_import_unstarted(
     make_emulator: Callable[..., PardotEmulator], tmp_path: Path
 ) -> None:
