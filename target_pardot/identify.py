@@ -425,18 +425,10 @@ def json_text(value: Any) -> str:
     None and booleans as JSON spells them (null, true), where json_safe says None and True.
     """
     try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+        # json_safe is asked only about what the encoder cannot take itself.
+        return json.dumps(value, default=json_safe, ensure_ascii=False, separators=(",", ":"))
     except TypeError:  # a key json cannot take (json_safe makes it text)
         return json.dumps(json_safe(value), ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_default(value: Any) -> Any:
-    # What json.dumps cannot encode itself, as json_safe turns it.
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    return json_safe(value)
 
 
 def _describe_type(value: Any) -> str:
