@@ -3,7 +3,8 @@
 Messages never appear in these errors: they hold customer data. Reading can be stopped between
 two messages (`stop`, from a signal handler), so a run told to end applies exactly what it read.
 A dry run passes no STATE on (`pass_state`): it applied nothing, so the tap's bookmarks must not
-move past what the real run after it is to read.
+move past what the real run after it is to read. A BATCH message is handed on as the RECORD
+messages it stands for, one record of its files at a time (batch_files.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
+
+from target_pardot.batch_files import BatchStorage, batch_records
 
 # What the SDK's deserialize_json does (numbers with a fraction as Decimal), with one decoder
 # for the run: json.loads builds a new decoder for every line when given parse_float.
@@ -44,6 +47,10 @@ class NumberedSingerReader(SingerReader):
         self._stop_requested = False
         self._waiting_for_input = False
         self.pass_state = True
+        self.batch_storage = BatchStorage()
+        # A BATCH message whose records were read only in part (a stop signal came while its
+        # files were being read): (its line, records of it handed on).
+        self.batch_cut_short: tuple[int, int] | None = None
 
     def process_lines(
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
@@ -51,6 +58,11 @@ class NumberedSingerReader(SingerReader):
         self.reading = True
         if not self.pass_state:
             callbacks = {**callbacks, "STATE": _ignore}
+        record_callback = callbacks["RECORD"]
+        callbacks = {
+            **callbacks,
+            "BATCH": lambda message: self._hand_on_batch_records(message, record_callback),
+        }
         try:
             lines = self._until_stopped(file_input or self.default_input)
             return super().process_lines(lines, callbacks)  # type: ignore[arg-type]
@@ -62,13 +74,34 @@ class NumberedSingerReader(SingerReader):
 
         While the reader waits for input, nothing is half done, so the wait is ended at once
         (by raising from the handler into that wait). Otherwise the message being processed
-        is finished and the next one is not read.
+        is finished and the next one is not read; of a BATCH message, the record being handed
+        on is the last.
         """
         if self._stop_requested:
             return
         self._stop_requested = True
         if self._waiting_for_input:
             raise _StopReading
+
+    def _hand_on_batch_records(
+        self, message: dict, record_callback: Callable[[dict], None]
+    ) -> None:
+        # The SDK's own BATCH handling gives a sink whole files (see batch_files.py).
+        stream = message["stream"]
+        records = batch_records(
+            message,
+            line_number=self.line_number,
+            storage=self.batch_storage,
+            decode=_DECODER.decode,
+        )
+        for handed_on, record in enumerate(records, start=1):
+            record_callback({"type": "RECORD", "stream": stream, "record": record})
+            if self._stop_requested:
+                # Told to stop: what was read is applied, and STATE stays before this BATCH
+                # message, so the next run sends it again, whole.
+                records.close()
+                self.batch_cut_short = (self.line_number, handed_on)
+                return
 
     def _until_stopped(self, lines: Iterable[str]) -> Iterator[str]:
         iterator = iter(lines)

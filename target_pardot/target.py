@@ -30,9 +30,11 @@ from typing import Any
 import click
 from singer_sdk import Target
 from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import Sink
 
+from target_pardot.batch_files import BATCH_CONFIG_SETTING, BatchStorage
 from target_pardot.check import check_connection
 from target_pardot.errors import QuotaExceededError, TargetPardotError
 from target_pardot.reader import NumberedSingerReader
@@ -62,6 +64,9 @@ class TargetPardot(Target):
     # config, which would otherwise change settings.CONFIG_SCHEMA (and what the run's own
     # checks, DEFAULTS and the tests read from it) once a target was built in this process.
     config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
+    config_jsonschema["properties"]["batch_config"] = BATCH_CONFIG_SETTING
+    # BATCH messages (records in files, from taps with batch_config) are read by the reader.
+    capabilities = [*Target.capabilities, PluginCapabilities.BATCH]
     default_sink_class = PardotSink
     message_reader_class = NumberedSingerReader
 
@@ -72,8 +77,11 @@ class TargetPardot(Target):
         self.stop_signal: int | None = None
         self._ending = False
         _current_target.set(self)
-        if self.settings.dry_run and isinstance(self.message_reader, NumberedSingerReader):
-            self.message_reader.pass_state = False
+        if isinstance(self.message_reader, NumberedSingerReader):
+            self.message_reader.pass_state = not self.settings.dry_run
+            self.message_reader.batch_storage = BatchStorage.from_config(
+                self.config.get("batch_config")
+            )
         self._note_unused_sdk_settings()
         self._handle_stop_signals()
 
@@ -157,12 +165,20 @@ class TargetPardot(Target):
         """What a run stopped by a signal did, and what the next run does about the rest."""
         reader = self.message_reader
         last_line = reader.line_number if isinstance(reader, NumberedSingerReader) else "?"
+        cut_short = reader.batch_cut_short if isinstance(reader, NumberedSingerReader) else None
+        batch_note = (
+            f" (the BATCH message on line {cut_short[0]} was read only to its record "
+            f"{cut_short[1]}: the next run gets it again, whole)"
+            if cut_short
+            else ""
+        )
         self.logger.error(
-            "target-pardot interrupted by %s: no input after line %s was read. The records "
+            "target-pardot interrupted by %s: no input after line %s was read%s. The records "
             "read before it were applied or rejected, and STATE was relayed only up to them; "
             "the next run resends the rest.",
             signal.Signals(signum).name,
             last_line,
+            batch_note,
         )
 
     def close_run(self) -> None:

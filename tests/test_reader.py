@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from singer_sdk.exceptions import RecordsWithoutSchemaException
@@ -77,3 +79,78 @@ def test_stop_lets_the_message_being_processed_finish_and_reads_no_more() -> Non
     assert counts["RECORD"] == 2
     assert reader.line_number == 3
     assert not reader.reading
+
+
+def write_batch_file(path: Path, records: list[dict]) -> str:
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode()))
+    return path.as_uri()
+
+
+def batch_message(*urls: str) -> dict:
+    return {
+        "type": "BATCH",
+        "stream": "users",
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "manifest": list(urls),
+    }
+
+
+def test_a_batch_message_is_handed_on_as_the_record_messages_it_stands_for(
+    tmp_path: Path,
+) -> None:
+    # The SDK's own BATCH handling would give the sink whole files, past the per-record path
+    # (and stream maps) that RECORD messages take.
+    url = write_batch_file(tmp_path / "users-1.jsonl.gz", [{"n": 1, "score": 0.5}, {"n": 2}])
+    before = {"type": "RECORD", "stream": "users", "record": {"n": 0}}
+    after = {"type": "RECORD", "stream": "users", "record": {"n": 3}}
+    assert read(SCHEMA, before, batch_message(url), after) == [
+        SCHEMA,
+        before,
+        {"type": "RECORD", "stream": "users", "record": {"n": 1, "score": Decimal("0.5")}},
+        {"type": "RECORD", "stream": "users", "record": {"n": 2}},
+        after,
+    ]
+
+
+def test_a_batch_message_before_its_streams_schema_is_named_by_line() -> None:
+    with pytest.raises(RecordsWithoutSchemaException, match="input line 1 is a BATCH"):
+        read(batch_message("file:///nowhere.jsonl.gz"))
+
+
+def test_a_batch_file_that_cannot_be_read_stops_reading_at_its_message(tmp_path: Path) -> None:
+    seen: list[dict] = []
+    callbacks = {kind: seen.append for kind in ("SCHEMA", "RECORD", "STATE")}
+    messages = [
+        SCHEMA,
+        batch_message((tmp_path / "gone.jsonl.gz").as_uri()),
+        {"type": "STATE", "value": {"after": "the batch"}},
+    ]
+    lines = "".join(json.dumps(message) + "\n" for message in messages)
+    with pytest.raises(InvalidInputLine, match="input line 2 is a BATCH message"):
+        NumberedSingerReader().process_lines(io.StringIO(lines), callbacks)
+    assert seen == [SCHEMA]
+
+
+def test_stop_during_a_batch_message_ends_after_the_record_being_handed_on(
+    tmp_path: Path,
+) -> None:
+    reader = NumberedSingerReader()
+    seen: list[dict] = []
+
+    def on_record(message: dict) -> None:
+        seen.append(message)
+        if len(seen) == 3:
+            reader.stop()  # as a signal handler would, while this record is processed
+
+    url = write_batch_file(tmp_path / "users.jsonl.gz", [{"n": n} for n in range(10)])
+    messages = [SCHEMA, batch_message(url), {"type": "STATE", "value": {"past": "the batch"}}]
+    text = "".join(json.dumps(message) + "\n" for message in messages)
+    states: list[dict] = []
+    counts = reader.process_lines(
+        io.StringIO(text),
+        {"SCHEMA": lambda message: None, "RECORD": on_record, "STATE": states.append},
+    )
+    assert [message["record"]["n"] for message in seen] == [0, 1, 2]
+    assert states == []  # the STATE after the BATCH message was never read
+    assert counts["BATCH"] == 1
+    assert reader.batch_cut_short == (2, 3)

@@ -237,7 +237,8 @@ def state(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
     )
 
 
-@pytest.mark.parametrize(
+# (version, the identities records name prospects by, settings): random_batch's modes.
+IDENTITY_MODES = pytest.mark.parametrize(
     ("version", "forms", "settings"),
     [
         (3, ("email", "id"), {}),
@@ -248,6 +249,9 @@ def state(emulator: PardotEmulator) -> list[tuple[Any, ...]]:
     ],
     ids=["v3", "v4", "v5", "v4-lookup", "v5-lookup"],
 )
+
+
+@IDENTITY_MODES
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_concurrent_run_leaves_pardot_as_writing_one_record_at_a_time_does(
     make_emulator: Any,
