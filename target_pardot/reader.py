@@ -26,6 +26,9 @@ from target_pardot.batch_files import BatchStorage, batch_records
 # for the run: json.loads builds a new decoder for every line when given parse_float.
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 
+# How a RECORD's record that is not an object is named (anything else is a number).
+_JSON_TYPE_NAMES = {type(None): "null", list: "an array", str: "a string", bool: "a boolean"}
+
 # Messages that belong to a stream and mean nothing before that stream's SCHEMA.
 _NEEDS_SCHEMA = frozenset(("RECORD", "BATCH", "ACTIVATE_VERSION"))
 
@@ -132,6 +135,15 @@ class NumberedSingerReader(SingerReader):
                 f"input line {self.line_number} is JSON but not a Singer message object"
             )
         self._check_schema_came_first(message)
+        if message.get("type") == "RECORD" and type(message.get("record", {})) is not dict:
+            # The SDK drops a null record without a word (as if a stream map had filtered it
+            # out) and fails with a traceback on a list or a number.
+            found = _JSON_TYPE_NAMES.get(type(message["record"]), "a number")
+            raise InvalidInputLine(
+                f"input line {self.line_number} is a RECORD for stream "
+                f"{message.get('stream')!r} whose record is {found}, not a JSON object; "
+                f"{self._nothing_after()}"
+            )
         return message
 
     def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]

@@ -154,3 +154,25 @@ def test_stop_during_a_batch_message_ends_after_the_record_being_handed_on(
     assert states == []  # the STATE after the BATCH message was never read
     assert counts["BATCH"] == 1
     assert reader.batch_cut_short == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("record", "found"),
+    [
+        (None, "null"),
+        ([{"email": "hidden@example.com"}], "an array"),
+        ("text", "a string"),
+        (42, "a number"),
+        (True, "a boolean"),
+    ],
+)
+def test_a_record_that_is_not_an_object_is_named_by_line_without_its_content(
+    record: object, found: str
+) -> None:
+    # The SDK would drop a null record silently, and fail with a traceback on the others.
+    with pytest.raises(InvalidInputLine) as error:
+        read(SCHEMA, {"type": "RECORD", "stream": "users", "record": record})
+    assert str(error.value) == (
+        f"input line 2 is a RECORD for stream 'users' whose record is {found}, not a JSON "
+        "object; nothing after line 1 was applied"
+    )

@@ -167,6 +167,29 @@ def test_malformed_json_line_fails_with_its_number_and_nothing_past_it_is_applie
     assert "after@example.com" not in [p["email"] for p in v4.prospects()]
 
 
+@pytest.mark.parametrize("record", [None, ["secret@x.com"]], ids=["null", "array"])
+def test_a_record_that_is_not_an_object_stops_the_run_instead_of_vanishing(
+    v4: PardotEmulator, tmp_path: Path, record: Any
+) -> None:
+    # The SDK drops a null record as if a stream map had filtered it out, and STATE moved
+    # past it; an array failed with a traceback.
+    messages = [
+        *singer_messages("users", [GOOD]),
+        {"type": "RECORD", "stream": "users", "record": record},
+        {"type": "RECORD", "stream": "users", "record": {"email": "after@example.com"}},
+        {"type": "STATE", "value": {"done": True}},
+    ]
+    result = run_target(target_config(v4, tmp_path), messages, tmp_path)
+    assert result.returncode == 1
+    [stop] = [line for line in result.stderr.splitlines() if "target-pardot stopped:" in line]
+    assert "input line 3 is a RECORD for stream 'users' whose record is" in stop
+    assert "not a JSON object; nothing after line 2 was applied" in stop
+    assert "Traceback" not in result.stderr
+    assert "secret@x.com" not in result.stderr
+    assert result.states == []
+    assert "after@example.com" not in [p["email"] for p in v4.prospects()]
+
+
 def test_secrets_and_tokens_never_appear_in_logs_or_rejects(
     v4: PardotEmulator, tmp_path: Path
 ) -> None:
