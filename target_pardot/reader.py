@@ -26,7 +26,11 @@ from target_pardot.batch_files import BatchStorage, batch_records
 # for the run: json.loads builds a new decoder for every line when given parse_float.
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 
-# How a RECORD's record that is not an object is named (anything else is a number).
+# The parts of a message that must be JSON objects, by message type; a missing one is left to
+# the check of required keys.
+_OBJECT_PARTS = {"RECORD": ("record",), "SCHEMA": ("schema",)}
+_ABSENT = object()
+# How such a part that is not an object is named (anything else is a number).
 _JSON_TYPE_NAMES = {type(None): "null", list: "an array", str: "a string", bool: "a boolean"}
 
 # Messages that belong to a stream and mean nothing before that stream's SCHEMA.
@@ -51,6 +55,10 @@ class NumberedSingerReader(SingerReader):
         self._waiting_for_input = False
         self.pass_state = True
         self.batch_storage = BatchStorage()
+        # The message types there is a handler for (process_lines' callbacks).
+        self._message_types: frozenset[str] = frozenset(
+            ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH")
+        )
         # A BATCH message whose records were read only in part (a stop signal came while its
         # files were being read): (its line, records of it handed on).
         self.batch_cut_short: tuple[int, int] | None = None
@@ -66,6 +74,7 @@ class NumberedSingerReader(SingerReader):
             **callbacks,
             "BATCH": lambda message: self._hand_on_batch_records(message, record_callback),
         }
+        self._message_types = frozenset(callbacks)
         try:
             lines = self._until_stopped(file_input or self.default_input)
             return super().process_lines(lines, callbacks)  # type: ignore[arg-type]
@@ -134,17 +143,34 @@ class NumberedSingerReader(SingerReader):
             raise InvalidInputLine(
                 f"input line {self.line_number} is JSON but not a Singer message object"
             )
+        self._check_type(message)
         self._check_schema_came_first(message)
-        if message.get("type") == "RECORD" and type(message.get("record", {})) is not dict:
-            # The SDK drops a null record without a word (as if a stream map had filtered it
-            # out) and fails with a traceback on a list or a number.
-            found = _JSON_TYPE_NAMES.get(type(message["record"]), "a number")
-            raise InvalidInputLine(
-                f"input line {self.line_number} is a RECORD for stream "
-                f"{message.get('stream')!r} whose record is {found}, not a JSON object; "
-                f"{self._nothing_after()}"
-            )
+        self._check_parts(message)
         return message
+
+    def _check_type(self, message: dict) -> None:
+        kind = message.get("type")
+        if "type" in message and not (isinstance(kind, str) and kind in self._message_types):
+            # The SDK fails with a traceback on a type it has no handler for.
+            known = ", ".join(sorted(str(getattr(t, "value", t)) for t in self._message_types))
+            raise InvalidInputLine(
+                f"input line {self.line_number} is a Singer message of unknown type {kind!r} "
+                f"(known: {known}); {self._nothing_after()}"
+            )
+
+    def _check_parts(self, message: dict) -> None:
+        # The SDK drops a null record without a word (as if a stream map had filtered it out)
+        # and fails with a traceback on a record that is a list or a number, or a null schema.
+        kind = message.get("type")
+        for part in _OBJECT_PARTS.get(kind, ()):
+            value = message.get(part, _ABSENT)
+            if type(value) is not dict and value is not _ABSENT:
+                found = _JSON_TYPE_NAMES.get(type(value), "a number")
+                raise InvalidInputLine(
+                    f"input line {self.line_number} is a {kind} for stream "
+                    f"{message.get('stream')!r} whose {part} is {found}, not a JSON object; "
+                    f"{self._nothing_after()}"
+                )
 
     def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
         # Asked twice for every message: the check that nearly always passes comes first.
@@ -165,7 +191,9 @@ class NumberedSingerReader(SingerReader):
         kind, stream = message.get("type"), message.get("stream")
         if kind == "SCHEMA" and isinstance(stream, str):
             self._streams_with_schema.add(stream)
-        elif kind in _NEEDS_SCHEMA and stream not in self._streams_with_schema:
+        elif kind in _NEEDS_SCHEMA and (
+            not isinstance(stream, str) or stream not in self._streams_with_schema
+        ):
             # The SDK's exception type, so callers and its standard tests recognise it.
             raise RecordsWithoutSchemaException(
                 f"input line {self.line_number} is a {kind} for stream {stream!r} before any "

@@ -176,3 +176,50 @@ def test_a_record_that_is_not_an_object_is_named_by_line_without_its_content(
         f"input line 2 is a RECORD for stream 'users' whose record is {found}, not a JSON "
         "object; nothing after line 1 was applied"
     )
+
+
+def test_a_schema_that_is_not_an_object_is_named_by_line() -> None:
+    # The SDK failed with a traceback (TypeError) on a null schema.
+    with pytest.raises(InvalidInputLine) as error:
+        read({"type": "SCHEMA", "stream": "users", "schema": None})
+    assert str(error.value) == (
+        "input line 1 is a SCHEMA for stream 'users' whose schema is null, not a JSON object; "
+        "nothing was applied"
+    )
+
+
+@pytest.mark.parametrize("kind", ["FOO", None, ["RECORD"], "record"])
+def test_a_message_of_an_unknown_type_is_named_by_line(kind: object) -> None:
+    # The SDK failed with a traceback (ValueError); dropping it unread could lose records.
+    with pytest.raises(InvalidInputLine) as error:
+        read(SCHEMA, {"type": kind, "stream": "users", "record": {"email": "x@example.com"}})
+    assert str(error.value) == (
+        f"input line 2 is a Singer message of unknown type {kind!r} (known: BATCH, RECORD, "
+        "SCHEMA, STATE); nothing after line 1 was applied"
+    )
+
+
+def test_the_message_types_of_a_target_are_all_known() -> None:
+    # SCHEMA, RECORD, STATE, ACTIVATE_VERSION and BATCH, as the SDK's target hands them over.
+    reader = NumberedSingerReader()
+    lines = "".join(
+        json.dumps(message) + "\n"
+        for message in (
+            SCHEMA,
+            {"type": "ACTIVATE_VERSION", "stream": "users", "version": 1},
+            {"type": "STATE", "value": ["any JSON"]},
+        )
+    )
+    handled: list[str] = []
+    callbacks = {
+        kind: (lambda message: handled.append(message["type"]))
+        for kind in ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH")
+    }
+    reader.process_lines(io.StringIO(lines), callbacks)
+    assert handled == ["SCHEMA", "ACTIVATE_VERSION", "STATE"]
+
+
+@pytest.mark.parametrize("stream", [None, ["users"], 7])
+def test_a_record_whose_stream_is_not_a_name_is_named_by_line(stream: object) -> None:
+    with pytest.raises(RecordsWithoutSchemaException, match="input line 2 is a RECORD for stream"):
+        read(SCHEMA, {"type": "RECORD", "stream": stream, "record": {}})
