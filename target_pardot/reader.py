@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import IO
 
-from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
@@ -39,6 +39,11 @@ _NEEDS_SCHEMA = frozenset(("RECORD", "BATCH", "ACTIVATE_VERSION"))
 
 def _ignore(message: dict) -> None:
     """A message read and deliberately not acted on."""
+
+
+class RecordWithoutKeyProperties(MissingKeyPropertiesError, InvalidInputLine):
+    """A record missing a key property of its stream: the SDK's error (its standard target
+    tests expect that type), named by input line and stream, which stops the run cleanly."""
 
 
 class _StopReading(Exception):
@@ -69,9 +74,21 @@ class NumberedSingerReader(SingerReader):
         self.reading = True
         if not self.pass_state:
             callbacks = {**callbacks, "STATE": _ignore}
-        record_callback = callbacks["RECORD"]
+        sdk_record_callback = callbacks["RECORD"]
+
+        def record_callback(message: dict) -> None:
+            try:
+                sdk_record_callback(message)
+            except MissingKeyPropertiesError as error:
+                raise RecordWithoutKeyProperties(
+                    f"input line {self.line_number} is a RECORD for stream "
+                    f"{message.get('stream')!r} without its stream's key properties "
+                    f"({' '.join(str(error).split())}); {self._nothing_after()}"
+                ) from None
+
         callbacks = {
             **callbacks,
+            "RECORD": record_callback,
             "BATCH": lambda message: self._hand_on_batch_records(message, record_callback),
         }
         self._message_types = frozenset(callbacks)

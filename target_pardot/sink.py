@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import BatchSink
@@ -14,6 +15,39 @@ if TYPE_CHECKING:
     from target_pardot.target import TargetPardot
 
 
+# The formats for which singer-sdk turns a string into a datetime, date or time before the
+# sink sees the record, and fails the whole run on one it cannot parse.
+DATE_FORMATS = frozenset({"date-time", "date", "time"})
+
+
+def without_date_formats(schema: dict[str, Any]) -> dict[str, Any]:
+    """The stream's schema as the SDK is given it: its properties' date formats left out.
+
+    singer-sdk parses each top-level string property whose schema says date-time, date or
+    time, and stops the run with a traceback (quoting the value) on one it cannot parse: a
+    single `0000-00-00` from a warehouse would stop a nightly sync. Left as text, such values
+    are read like those of any other schema: a Pardot date field checks its value and rejects
+    the record naming the field, a text field gets the text the tap sent.
+    """
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    return {
+        **schema,
+        "properties": {name: _without_date_format(prop) for name, prop in properties.items()},
+    }
+
+
+def _without_date_format(prop: Any) -> Any:
+    if not isinstance(prop, dict):
+        return prop
+    if prop.get("format") in DATE_FORMATS:
+        prop = {key: value for key, value in prop.items() if key != "format"}
+    if isinstance(prop.get("anyOf"), list):
+        prop = {**prop, "anyOf": [_without_date_format(option) for option in prop["anyOf"]]}
+    return prop
+
+
 class PardotSink(BatchSink):
     # Up to 500 records (10 batch calls of 50) are matched and written together: large enough
     # to keep every worker busy, small enough that a failure holds back little STATE.
@@ -23,12 +57,18 @@ class PardotSink(BatchSink):
     # it is prepared: decoded, two imports' worth of Segment events is most of a gigabyte.
     LARGE_BATCH_ROWS = 5_000
 
-    def __init__(self, target: TargetPardot, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        target: TargetPardot,
+        stream_name: str,
+        schema: dict[str, Any],
+        key_properties: Sequence[str] | None,
+    ) -> None:
         # Every stream's sink shares the target's run: one token, one concurrency limit, one
         # custom field list and one scan index, whatever the number of streams.
         self.run: PardotRun = target.pardot_run
         self._max_size: int | None = None
-        super().__init__(target, *args, **kwargs)
+        super().__init__(target, stream_name, without_date_formats(schema), key_properties)
 
     @property
     def max_size(self) -> int:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_pardot.reader import NumberedSingerReader
@@ -223,3 +223,28 @@ def test_the_message_types_of_a_target_are_all_known() -> None:
 def test_a_record_whose_stream_is_not_a_name_is_named_by_line(stream: object) -> None:
     with pytest.raises(RecordsWithoutSchemaException, match="input line 2 is a RECORD for stream"):
         read(SCHEMA, {"type": "RECORD", "stream": stream, "record": {}})
+
+
+def test_a_record_without_its_key_properties_is_named_by_line_and_stream() -> None:
+    # The SDK raises MissingKeyPropertiesError from its record path (its standard target tests
+    # expect that type); the reader names the line, and the run stops without a traceback.
+    def sdk_record_path(message: dict) -> None:
+        raise MissingKeyPropertiesError(
+            "Record is missing one or more key_properties. \nKey Properties: ['id'], "
+            "Record Keys: ['email']"
+        )
+
+    lines = "".join(
+        json.dumps(message) + "\n"
+        for message in (SCHEMA, {"type": "RECORD", "stream": "users", "record": {"email": "x"}})
+    )
+    with pytest.raises(InvalidInputLine) as error:
+        NumberedSingerReader().process_lines(
+            io.StringIO(lines), {"SCHEMA": lambda message: None, "RECORD": sdk_record_path}
+        )
+    assert isinstance(error.value, MissingKeyPropertiesError)
+    assert str(error.value) == (
+        "input line 2 is a RECORD for stream 'users' without its stream's key properties "
+        "(Record is missing one or more key_properties. Key Properties: ['id'], Record Keys: "
+        "['email']); nothing after line 1 was applied"
+    )

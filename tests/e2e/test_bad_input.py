@@ -190,6 +190,61 @@ def test_a_record_that_is_not_an_object_stops_the_run_instead_of_vanishing(
     assert "after@example.com" not in [p["email"] for p in v4.prospects()]
 
 
+def test_a_date_the_tap_typed_but_cannot_be_parsed_is_rejected_not_fatal(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    # singer-sdk parses strings whose schema says date-time or date, and stopped the whole run
+    # with a traceback quoting the value on the first it could not parse (a warehouse's
+    # 0000-00-00). A Pardot date field now rejects such a record naming the field; a column
+    # Pardot does not have is left out as usual.
+    v4.add_custom_field("renewal_date", type="Date")
+    schema = {
+        "type": "object",
+        "properties": {
+            "email": {"type": "string"},
+            "renewal_date": {"type": ["string", "null"], "format": "date"},
+            "signed_up_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    }
+    records = [
+        {"email": "good@example.com", "renewal_date": "2027-01-31", "signed_up_at": "x"},
+        {"email": "bad@example.com", "renewal_date": "0000-00-00"},
+        {"email": "later@example.com", "renewal_date": None},
+    ]
+    result = run_target(
+        target_config(v4, tmp_path),
+        singer_messages("users", records, schema=schema, state={"done": True}),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "0000-00-00" not in result.stderr
+    landed = {p["email"]: p.get("renewal_date") for p in v4.prospects()}
+    assert landed == {"good@example.com": "2027-01-31", "later@example.com": None}
+    [reject] = result.rejects
+    assert (reject["field"], reject["record"]) == ("renewal_date", records[1])
+    assert result.states == [{"done": True}]
+
+
+def test_a_record_without_its_streams_key_property_stops_the_run_naming_its_line(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    # singer-sdk refuses such a record (MissingKeyPropertiesError); it stopped with a traceback.
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    messages = [
+        *singer_messages("users", [{"id": 1, **GOOD}], schema=schema),
+        {"type": "RECORD", "stream": "users", "record": {"email": "nokey@example.com"}},
+        {"type": "STATE", "value": {"done": True}},
+    ]
+    messages[0]["key_properties"] = ["id"]
+    result = run_target(target_config(v4, tmp_path), messages, tmp_path)
+    assert result.returncode == 1
+    [stop] = [line for line in result.stderr.splitlines() if "target-pardot stopped:" in line]
+    assert "input line 3 is a RECORD for stream 'users' without its stream's key properties" in stop
+    assert "Key Properties: ['id']" in stop
+    assert "Traceback" not in result.stderr and "nokey@example.com" not in result.stderr
+    assert result.states == []
+
+
 def test_secrets_and_tokens_never_appear_in_logs_or_rejects(
     v4: PardotEmulator, tmp_path: Path
 ) -> None:

@@ -32,9 +32,9 @@ PLUGIN_VENVS = (
     ROOT / ".meltano" / "extractors" / "tap-jsonl" / "venv",
     ROOT / ".meltano" / "loaders" / "target-pardot" / "venv",
 )
-# Date-time values come back reformatted in reject files (the SDK parses them into datetimes), and
-# decimals as text (the SDK parses them into Decimals): compare the rest, and decimals as text.
-DATE_KEYS = frozenset({"timestamp", "receivedAt", "sentAt", "received_at", "sent_at", "uuid_ts"})
+# Records come back in reject files as the tap sent them, date-times included (singer-sdk is not
+# given their formats to parse, see target_pardot/sink.py), and decimals as text (the SDK
+# reads them into Decimals): compare decimals as text.
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def org_id_of(record: dict[str, Any]) -> str | None:
 
 
 def comparable(record: dict[str, Any]) -> str:
-    kept = {k: v for k, v in record.items() if not k.startswith("_sdc_") and k not in DATE_KEYS}
+    kept = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
     return json.dumps(_floats_as_text(kept), sort_keys=True, ensure_ascii=False)
 
 
