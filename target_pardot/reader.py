@@ -15,7 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import IO
 
-from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.exceptions import (
+    MappingError,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
@@ -44,6 +48,31 @@ def _ignore(message: dict) -> None:
 class RecordWithoutKeyProperties(MissingKeyPropertiesError, InvalidInputLine):
     """A record missing a key property of its stream: the SDK's error (its standard target
     tests expect that type), named by input line and stream, which stops the run cleanly."""
+
+
+class StreamMapFailed(InvalidInputLine):
+    """A stream map expression that failed on a record: it stops the run, naming the line."""
+
+
+# Errors of map expressions whose message names no value of the record.
+_SAFE_TO_QUOTE = (KeyError, AttributeError, TypeError, IndexError, ZeroDivisionError, MappingError)
+
+
+def _raised_by_a_stream_map(error: BaseException) -> bool:
+    """Whether the error came out of singer-sdk's stream map code."""
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_globals.get("__name__") == "singer_sdk.mapper":
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def _described(error: BaseException) -> str:
+    # Other messages (int('abc')'s ValueError...) may quote the record's values.
+    if isinstance(error, _SAFE_TO_QUOTE):
+        return f"{type(error).__name__}: {error}"
+    return type(error).__name__
 
 
 class _StopReading(Exception):
@@ -84,6 +113,17 @@ class NumberedSingerReader(SingerReader):
                     f"input line {self.line_number} is a RECORD for stream "
                     f"{message.get('stream')!r} without its stream's key properties "
                     f"({' '.join(str(error).split())}); {self._nothing_after()}"
+                ) from None
+            except Exception as error:
+                if not _raised_by_a_stream_map(error):
+                    raise
+                # The SDK lets an expression's own error (KeyError for record['x'] on a record
+                # without x...) through as it is: a bare "ERROR | x" and a traceback.
+                raise StreamMapFailed(
+                    f"input line {self.line_number}: the stream map of stream "
+                    f"{message.get('stream')!r} failed on this record ({_described(error)}); "
+                    f"{self._nothing_after()}. Write map expressions for every record they "
+                    "may see, e.g. record.get('x') where a property can be missing"
                 ) from None
 
         callbacks = {

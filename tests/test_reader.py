@@ -248,3 +248,18 @@ def test_a_record_without_its_key_properties_is_named_by_line_and_stream() -> No
         "(Record is missing one or more key_properties. Key Properties: ['id'], Record Keys: "
         "['email']); nothing after line 1 was applied"
     )
+
+
+def test_an_error_that_did_not_come_from_a_stream_map_is_not_relabelled() -> None:
+    # Only failures raised inside singer_sdk.mapper are reported as the stream map's.
+    def failing_record_path(message: dict) -> None:
+        raise KeyError("mail")
+
+    lines = "".join(
+        json.dumps(message) + "\n"
+        for message in (SCHEMA, {"type": "RECORD", "stream": "users", "record": {}})
+    )
+    with pytest.raises(KeyError):
+        NumberedSingerReader().process_lines(
+            io.StringIO(lines), {"SCHEMA": lambda message: None, "RECORD": failing_record_path}
+        )

@@ -245,6 +245,33 @@ def test_a_record_without_its_streams_key_property_stops_the_run_naming_its_line
     assert result.states == []
 
 
+@pytest.mark.parametrize(
+    ("expression", "line", "error"),
+    [
+        ("record['mail'].lower()", 3, "(KeyError: 'mail')"),
+        ("int(mail)", 2, "(ValueError)"),  # its message would quote the value: left out
+    ],
+)
+def test_a_stream_map_that_fails_on_a_record_stops_the_run_naming_line_and_stream(
+    v4: PardotEmulator, tmp_path: Path, expression: str, line: int, error: str
+) -> None:
+    # The SDK let the expression's own error through: "ERROR | mail" and a traceback.
+    messages = [
+        *singer_messages("users", [{"mail": "first@example.com"}]),
+        {"type": "RECORD", "stream": "users", "record": {"email": "secret@example.com"}},
+        {"type": "STATE", "value": {"done": True}},
+    ]
+    config = target_config(v4, tmp_path, stream_maps={"users": {"email": expression}})
+    result = run_target(config, messages, tmp_path)
+    assert result.returncode == 1
+    [stop] = [line for line in result.stderr.splitlines() if "target-pardot stopped:" in line]
+    assert f"input line {line}: the stream map of stream 'users' failed on this record " in stop
+    assert error in stop and "record.get(" in stop
+    assert "Traceback" not in result.stderr
+    assert "secret@example.com" not in result.stderr and "first@example.com" not in result.stderr
+    assert result.states == []
+
+
 def test_secrets_and_tokens_never_appear_in_logs_or_rejects(
     v4: PardotEmulator, tmp_path: Path
 ) -> None:
