@@ -30,10 +30,8 @@ from target_pardot.batch_files import BatchStorage, batch_records
 # for the run: json.loads builds a new decoder for every line when given parse_float.
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 
-# The parts of a message that must be JSON objects, by message type; a missing one is left to
-# the check of required keys.
-_OBJECT_PARTS = {"RECORD": ("record",), "SCHEMA": ("schema",)}
-_ABSENT = object()
+# Stands in for a RECORD's missing record, which assert_line_requires names.
+_NO_RECORD: dict = {}
 # How such a part that is not an object is named (anything else is a number).
 _JSON_TYPE_NAMES = {type(None): "null", list: "an array", str: "a string", bool: "a boolean"}
 
@@ -89,6 +87,7 @@ class NumberedSingerReader(SingerReader):
         self._waiting_for_input = False
         self.pass_state = True
         self.batch_storage = BatchStorage()
+        self._message: dict = {}  # the message being processed
         # The message types there is a handler for (process_lines' callbacks).
         self._message_types: frozenset[str] = frozenset(
             ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH")
@@ -103,38 +102,32 @@ class NumberedSingerReader(SingerReader):
         self.reading = True
         if not self.pass_state:
             callbacks = {**callbacks, "STATE": _ignore}
-        sdk_record_callback = callbacks["RECORD"]
-
-        def record_callback(message: dict) -> None:
-            try:
-                sdk_record_callback(message)
-            except MissingKeyPropertiesError as error:
-                raise RecordWithoutKeyProperties(
-                    f"input line {self.line_number} is a RECORD for stream "
-                    f"{message.get('stream')!r} without its stream's key properties "
-                    f"({' '.join(str(error).split())}); {self._nothing_after()}"
-                ) from None
-            except Exception as error:
-                if not _raised_by_a_stream_map(error):
-                    raise
-                # The SDK lets an expression's own error (KeyError for record['x'] on a record
-                # without x...) through as it is: a bare "ERROR | x" and a traceback.
-                raise StreamMapFailed(
-                    f"input line {self.line_number}: the stream map of stream "
-                    f"{message.get('stream')!r} failed on this record ({_described(error)}); "
-                    f"{self._nothing_after()}. Write map expressions for every record they "
-                    "may see, e.g. record.get('x') where a property can be missing"
-                ) from None
-
+        record_callback = callbacks["RECORD"]
         callbacks = {
             **callbacks,
-            "RECORD": record_callback,
             "BATCH": lambda message: self._hand_on_batch_records(message, record_callback),
         }
         self._message_types = frozenset(callbacks)
         try:
             lines = self._until_stopped(file_input or self.default_input)
             return super().process_lines(lines, callbacks)  # type: ignore[arg-type]
+        except MissingKeyPropertiesError as error:
+            raise RecordWithoutKeyProperties(
+                f"input line {self.line_number} is a {self._message.get('type')} for stream "
+                f"{self._message.get('stream')!r} with a record without its stream's key "
+                f"properties ({' '.join(str(error).split())}); {self._nothing_after()}"
+            ) from None
+        except Exception as error:
+            if not _raised_by_a_stream_map(error):
+                raise
+            # The SDK lets an expression's own error (KeyError for record['x'] on a record
+            # without x...) through as it is: a bare "ERROR | x" and a traceback.
+            raise StreamMapFailed(
+                f"input line {self.line_number}: the stream map of stream "
+                f"{self._message.get('stream')!r} failed on this record ({_described(error)}); "
+                f"{self._nothing_after()}. Write map expressions for every record they may "
+                "see, e.g. record.get('x') where a property can be missing"
+            ) from None
         finally:
             self.reading = False
 
@@ -200,34 +193,9 @@ class NumberedSingerReader(SingerReader):
             raise InvalidInputLine(
                 f"input line {self.line_number} is JSON but not a Singer message object"
             )
-        self._check_type(message)
-        self._check_schema_came_first(message)
-        self._check_parts(message)
+        self._check_message(message)
+        self._message = message
         return message
-
-    def _check_type(self, message: dict) -> None:
-        kind = message.get("type")
-        if "type" in message and not (isinstance(kind, str) and kind in self._message_types):
-            # The SDK fails with a traceback on a type it has no handler for.
-            known = ", ".join(sorted(str(getattr(t, "value", t)) for t in self._message_types))
-            raise InvalidInputLine(
-                f"input line {self.line_number} is a Singer message of unknown type {kind!r} "
-                f"(known: {known}); {self._nothing_after()}"
-            )
-
-    def _check_parts(self, message: dict) -> None:
-        # The SDK drops a null record without a word (as if a stream map had filtered it out)
-        # and fails with a traceback on a record that is a list or a number, or a null schema.
-        kind = message.get("type")
-        for part in _OBJECT_PARTS.get(kind, ()):
-            value = message.get(part, _ABSENT)
-            if type(value) is not dict and value is not _ABSENT:
-                found = _JSON_TYPE_NAMES.get(type(value), "a number")
-                raise InvalidInputLine(
-                    f"input line {self.line_number} is a {kind} for stream "
-                    f"{message.get('stream')!r} whose {part} is {found}, not a JSON object; "
-                    f"{self._nothing_after()}"
-                )
 
     def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
         # Asked twice for every message: the check that nearly always passes comes first.
@@ -244,19 +212,50 @@ class NumberedSingerReader(SingerReader):
                 f"{', '.join(repr(key) for key in missing)}; {self._nothing_after()}"
             )
 
-    def _check_schema_came_first(self, message: dict) -> None:
+    def _check_message(self, message: dict) -> None:
+        """What the SDK would fail on with a traceback, or let pass unnoticed, named by line."""
         kind, stream = message.get("type"), message.get("stream")
-        if kind == "SCHEMA" and isinstance(stream, str):
-            self._streams_with_schema.add(stream)
-        elif kind in _NEEDS_SCHEMA and (
-            not isinstance(stream, str) or stream not in self._streams_with_schema
-        ):
-            # The SDK's exception type, so callers and its standard tests recognise it.
-            raise RecordsWithoutSchemaException(
-                f"input line {self.line_number} is a {kind} for stream {stream!r} before any "
-                f"SCHEMA for that stream; {self._nothing_after()}. The tap must send a "
-                "stream's SCHEMA before its records."
+        if kind == "RECORD":  # nearly every message: its checks first, and nothing else
+            if type(stream) is not str or stream not in self._streams_with_schema:
+                self._no_schema_yet(kind, stream)
+            if type(message.get("record", _NO_RECORD)) is not dict:
+                # The SDK drops a null record without a word (as if a stream map had filtered
+                # it out) and fails with a traceback on a list or a number.
+                self._not_an_object(kind, stream, "record", message["record"])
+            return
+        if not isinstance(kind, str) or kind not in self._message_types:
+            if "type" not in message:
+                return  # assert_line_requires names it
+            # The SDK fails with a traceback on a type it has no handler for.
+            known = ", ".join(sorted(str(getattr(t, "value", t)) for t in self._message_types))
+            raise InvalidInputLine(
+                f"input line {self.line_number} is a Singer message of unknown type {kind!r} "
+                f"(known: {known}); {self._nothing_after()}"
             )
+        if kind == "SCHEMA":
+            if "schema" in message and type(message["schema"]) is not dict:
+                self._not_an_object(kind, stream, "schema", message["schema"])
+            if isinstance(stream, str):
+                self._streams_with_schema.add(stream)
+        elif kind in _NEEDS_SCHEMA and (
+            type(stream) is not str or stream not in self._streams_with_schema
+        ):
+            self._no_schema_yet(kind, stream)
+
+    def _no_schema_yet(self, kind: str, stream: object) -> None:
+        # The SDK's exception type, so callers and its standard tests recognise it.
+        raise RecordsWithoutSchemaException(
+            f"input line {self.line_number} is a {kind} for stream {stream!r} before any "
+            f"SCHEMA for that stream; {self._nothing_after()}. The tap must send a "
+            "stream's SCHEMA before its records."
+        )
+
+    def _not_an_object(self, kind: str, stream: object, part: str, value: object) -> None:
+        found = _JSON_TYPE_NAMES.get(type(value), "a number")
+        raise InvalidInputLine(
+            f"input line {self.line_number} is a {kind} for stream {stream!r} whose {part} is "
+            f"{found}, not a JSON object; {self._nothing_after()}"
+        )
 
     def _nothing_after(self) -> str:
         if self.line_number <= 1:

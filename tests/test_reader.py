@@ -244,9 +244,9 @@ def test_a_record_without_its_key_properties_is_named_by_line_and_stream() -> No
         )
     assert isinstance(error.value, MissingKeyPropertiesError)
     assert str(error.value) == (
-        "input line 2 is a RECORD for stream 'users' without its stream's key properties "
-        "(Record is missing one or more key_properties. Key Properties: ['id'], Record Keys: "
-        "['email']); nothing after line 1 was applied"
+        "input line 2 is a RECORD for stream 'users' with a record without its stream's key "
+        "properties (Record is missing one or more key_properties. Key Properties: ['id'], "
+        "Record Keys: ['email']); nothing after line 1 was applied"
     )
 
 

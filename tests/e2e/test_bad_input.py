@@ -239,7 +239,10 @@ def test_a_record_without_its_streams_key_property_stops_the_run_naming_its_line
     result = run_target(target_config(v4, tmp_path), messages, tmp_path)
     assert result.returncode == 1
     [stop] = [line for line in result.stderr.splitlines() if "target-pardot stopped:" in line]
-    assert "input line 3 is a RECORD for stream 'users' without its stream's key properties" in stop
+    assert (
+        "input line 3 is a RECORD for stream 'users' with a record without its stream's key "
+        "properties"
+    ) in stop
     assert "Key Properties: ['id']" in stop
     assert "Traceback" not in result.stderr and "nokey@example.com" not in result.stderr
     assert result.states == []
