@@ -183,6 +183,9 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
             ]
         )
 
+    if email is None and traits is None:
+        _refuse_flattened_traits(record)
+
     pardot_id, pardot_fid = _pardot_ids_from_integrations(record)
     user_id = _identifier_from(record, ("userId", "user_id"))
 
@@ -214,6 +217,30 @@ def _from_segment_event(stream: str, record: Mapping[str, Any]) -> Identify:
         ignored=ignored,
         pardot_disabled=disabled,
     )
+
+
+def _refuse_flattened_traits(record: Mapping[str, Any]) -> None:
+    """An event whose traits came as columns (`traits__email`: singer-sdk's flattening_enabled,
+    or a tap that flattens) has no email to be found, and would be rejected for that, while
+    its email is right there: say what happened instead."""
+    flattened = [
+        key
+        for key in record
+        if isinstance(key, str)
+        and any(
+            key.startswith(prefix) and len(key) > len(prefix) and not key[len(prefix)].isalnum()
+            for prefix in ("traits", "context")
+        )
+    ]
+    if flattened:
+        flattened.sort(key=lambda key: (not key.startswith("traits"), key))
+        shown = ", ".join(flattened[:3]) + (", ..." if len(flattened) > 3 else "")
+        raise RecordError(
+            "traits",
+            f"the event's traits arrived flattened into columns ({shown}), which target-pardot "
+            "does not read: send traits (and context) as objects, e.g. by turning the "
+            "target's flattening_enabled off",
+        )
 
 
 def _from_flat_row(stream: str, record: Mapping[str, Any]) -> Identify:

@@ -597,3 +597,38 @@ def test_integrations_switch_says_whether_the_event_goes_to_pardot(
 
 def test_flat_rows_are_never_switched_off() -> None:
     assert normalise({"email": "a@x.com", "all": False}).pardot_disabled is False
+
+
+@pytest.mark.parametrize("separator", ["__", "."])
+def test_an_event_whose_traits_were_flattened_is_refused_saying_so(separator: str) -> None:
+    # singer-sdk's flattening_enabled turns traits.email into traits__email: the email is
+    # there, but not where an event keeps it. "Email required" would mislead.
+    event = {
+        "type": "identify",
+        "userId": "u1",
+        f"context{separator}ip": "10.0.0.1",
+        f"traits{separator}email": "a@example.com",
+        f"traits{separator}firstName": "Ada",
+        f"traits{separator}company{separator}name": "Acme",
+        f"traits{separator}title": "CTO",
+    }
+    with pytest.raises(RecordError) as error:
+        normalise_record("users", event)
+    assert error.value.field == "traits"
+    assert error.value.reason.startswith(
+        f"the event's traits arrived flattened into columns (traits{separator}company"
+        f"{separator}name, traits{separator}email, traits{separator}firstName, ...)"
+    )
+    assert "flattening_enabled off" in error.value.reason
+
+
+def test_an_event_with_its_traits_nested_is_read_whatever_its_other_columns() -> None:
+    event = {"type": "identify", "traits": {"email": "a@example.com"}, "context__ip": "x"}
+    assert normalise_record("users", event).email == "a@example.com"
+    # An email outside the traits is still found, flattened context or not.
+    assert (
+        normalise_record(
+            "users", {"userId": "u1", "email": "b@example.com", "context__ip": "x"}
+        ).email
+        == "b@example.com"
+    )

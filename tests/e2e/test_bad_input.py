@@ -275,6 +275,27 @@ def test_a_stream_map_that_fails_on_a_record_stops_the_run_naming_line_and_strea
     assert result.states == []
 
 
+def test_segment_events_flattened_by_the_sdk_are_rejected_saying_why(
+    v4: PardotEmulator, tmp_path: Path
+) -> None:
+    # With flattening_enabled, singer-sdk hands the sink traits__email instead of traits.email:
+    # every event was rejected for a missing email that is plainly there.
+    events = [
+        {"type": "identify", "userId": f"u{n}", "traits": {"email": f"u{n}@example.com"}}
+        for n in range(25)  # max_reject_ratio looks once 20 records were seen
+    ]
+    config = target_config(v4, tmp_path, flattening_enabled=True, flattening_max_depth=3)
+    result = run_target(config, singer_messages("users", events), tmp_path)
+    assert result.returncode == 1  # max_reject_ratio: every record was rejected
+    assert v4.prospects() == []
+    assert {reject["field"] for reject in result.rejects} == {"traits"}
+    assert all(
+        "traits arrived flattened into columns (traits__email)" in reject["reason"]
+        and "flattening_enabled off" in reject["reason"]
+        for reject in result.rejects
+    )
+
+
 def test_secrets_and_tokens_never_appear_in_logs_or_rejects(
     v4: PardotEmulator, tmp_path: Path
 ) -> None:
