@@ -43,6 +43,19 @@ BATCH_CONFIG_SETTING["description"] = (
     "tap wrote to a path this target sees under another name). The files' encoding comes from "
     "each BATCH message: JSON Lines, gzipped or not."
 )
+# The SDK describes the parts for a tap, which writes the files.
+_PARTS = BATCH_CONFIG_SETTING["properties"]
+_PARTS["encoding"]["description"] = "Not used: each BATCH message gives its files' encoding."
+_PARTS["storage"]["description"] = (
+    "Where the files of BATCH messages are read, instead of the URLs the messages give."
+)
+_PARTS["storage"]["properties"]["root"]["description"] = (
+    "URL of the directory holding the tap's batch files (file:///mnt/batches, s3://bucket/dir): "
+    "each file of a BATCH message is read by its name under it."
+)
+_PARTS["storage"]["properties"]["prefix"]["description"] = (
+    "Not used: a tap names its files with it, and BATCH messages give their names."
+)
 
 
 class BatchFileError(InvalidInputLine):

@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from singer_sdk.helpers.capabilities import BATCH_CONFIG
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_pardot.batch_files import BatchFileError, BatchStorage, batch_records, shown_url
+from target_pardot.batch_files import (
+    BATCH_CONFIG_SETTING,
+    BatchFileError,
+    BatchStorage,
+    batch_records,
+    shown_url,
+)
 
 DECODER = json.JSONDecoder(parse_float=Decimal)
 
@@ -239,3 +246,10 @@ def test_urls_are_shown_without_credentials_or_query() -> None:
         "https://files.example.com:8443/a.gz"
     )
     assert shown_url("file:///tmp/a.gz") == "file:///tmp/a.gz"
+
+
+def test_the_batch_config_setting_is_described_for_a_target_that_reads_the_files() -> None:
+    # The SDK's descriptions are a tap's ("Root path to use when writing batch files").
+    ours = json.dumps(BATCH_CONFIG_SETTING)
+    assert "writing" not in ours and "read" in ours
+    assert "writing" in json.dumps(BATCH_CONFIG)  # the SDK's own schema is left as it was
