@@ -91,27 +91,28 @@ def batch_records(
 ) -> Generator[dict[str, Any], None, None]:
     """Each record of each file of a BATCH message, in manifest order and file order."""
     where = f"input line {line_number} is a BATCH message for stream {message.get('stream')!r}"
+    # Failures of the message itself are found before any of its records is handed on.
+    nothing_after = f"nothing after line {line_number - 1} was applied"
     encoding = message.get("encoding")
     manifest = message.get("manifest")
     if not isinstance(encoding, Mapping) or not isinstance(manifest, list):
         raise BatchFileError(
             f"{where} without an 'encoding' object and a 'manifest' list of file URLs; "
-            f"nothing after line {line_number - 1} was applied"
+            f"{nothing_after}"
         )
     file_format = encoding.get("format")
     compression = encoding.get("compression")
     if file_format not in FORMATS or compression not in COMPRESSIONS:
         raise BatchFileError(
             f"{where} in format {file_format!r} with compression {compression!r}, which "
-            "target-pardot does not read (it reads JSON Lines files, gzipped or not); nothing "
-            f"after line {line_number - 1} was applied. Set the tap's batch_config encoding "
-            "to format jsonl (compression gzip or none)"
+            "target-pardot does not read (it reads JSON Lines files, gzipped or not); "
+            f"{nothing_after}. Set the tap's batch_config encoding to format jsonl "
+            "(compression gzip or none)"
         )
     for position, url in enumerate(manifest, start=1):
         if not isinstance(url, str) or not url:
             raise BatchFileError(
-                f"{where} whose manifest entry {position} is not a file URL; nothing after "
-                f"line {line_number - 1} was applied"
+                f"{where} whose manifest entry {position} is not a file URL; {nothing_after}"
             )
     for url in manifest:
         yield from _records_of_file(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +25,8 @@ from typing import Any
 from target_pardot.errors import RecordError
 
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
+# A column a flattener made of an event's traits or context: `traits__email`, `context.ip`.
+_FLATTENED = re.compile(r"(?:traits|context)[\W_]")
 
 # Keys that only a Segment event (not a warehouse row) carries. Warehouse rows spell them in
 # snake_case, so their presence is what tells the two flat-looking shapes apart.
@@ -223,15 +226,7 @@ def _refuse_flattened_traits(record: Mapping[str, Any]) -> None:
     """An event whose traits came as columns (`traits__email`: singer-sdk's flattening_enabled,
     or a tap that flattens) has no email to be found, and would be rejected for that, while
     its email is right there: say what happened instead."""
-    flattened = [
-        key
-        for key in record
-        if isinstance(key, str)
-        and any(
-            key.startswith(prefix) and len(key) > len(prefix) and not key[len(prefix)].isalnum()
-            for prefix in ("traits", "context")
-        )
-    ]
+    flattened = [key for key in record if isinstance(key, str) and _FLATTENED.match(key)]
     if flattened:
         flattened.sort(key=lambda key: (not key.startswith("traits"), key))
         shown = ", ".join(flattened[:3]) + (", ..." if len(flattened) > 3 else "")

@@ -92,9 +92,9 @@ class NumberedSingerReader(SingerReader):
         self._message_types: frozenset[str] = frozenset(
             ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH")
         )
-        # A BATCH message whose records were read only in part (a stop signal came while its
-        # files were being read): (its line, records of it handed on).
-        self.batch_cut_short: tuple[int, int] | None = None
+        # Of a BATCH message read only in part (a stop signal came while its files were being
+        # read, so it is the last line read): the records of it handed on.
+        self.batch_records_read: int | None = None
 
     def process_lines(
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
@@ -162,7 +162,7 @@ class NumberedSingerReader(SingerReader):
                 # Told to stop: what was read is applied, and STATE stays before this BATCH
                 # message, so the next run sends it again, whole.
                 records.close()
-                self.batch_cut_short = (self.line_number, handed_on)
+                self.batch_records_read = handed_on
                 return
 
     def _until_stopped(self, lines: Iterable[str]) -> Iterator[str]:

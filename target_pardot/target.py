@@ -164,12 +164,13 @@ class TargetPardot(Target):
     def report_interruption(self, signum: int) -> None:
         """What a run stopped by a signal did, and what the next run does about the rest."""
         reader = self.message_reader
-        last_line = reader.line_number if isinstance(reader, NumberedSingerReader) else "?"
-        cut_short = reader.batch_cut_short if isinstance(reader, NumberedSingerReader) else None
+        numbered = isinstance(reader, NumberedSingerReader)
+        last_line = reader.line_number if numbered else "?"
+        batch_read = reader.batch_records_read if numbered else None
         batch_note = (
-            f" (the BATCH message on line {cut_short[0]} was read only to its record "
-            f"{cut_short[1]}: the next run gets it again, whole)"
-            if cut_short
+            f" (the BATCH message on line {last_line} was read only to its record "
+            f"{batch_read}: the next run gets it again, whole)"
+            if batch_read
             else ""
         )
         self.logger.error(

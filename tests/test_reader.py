@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections import Counter
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,12 +19,33 @@ from target_pardot.reader import NumberedSingerReader
 SCHEMA = {"type": "SCHEMA", "stream": "users", "schema": {"properties": {}}}
 
 
+def feed(
+    messages: Iterable[dict],
+    callbacks: dict[str, Callable[[dict], None]],
+    reader: NumberedSingerReader | None = None,
+) -> Counter[str]:
+    """The messages as input lines, through `reader` (a new one by default)."""
+    text = "".join(json.dumps(message) + "\n" for message in messages)
+    return (reader or NumberedSingerReader()).process_lines(io.StringIO(text), callbacks)
+
+
 def read(*messages: dict) -> list[dict]:
     seen: list[dict] = []
-    callbacks = {kind: seen.append for kind in ("SCHEMA", "RECORD", "STATE")}
-    lines = "".join(json.dumps(message) + "\n" for message in messages)
-    NumberedSingerReader().process_lines(io.StringIO(lines), callbacks)
+    feed(messages, {kind: seen.append for kind in ("SCHEMA", "RECORD", "STATE")})
     return seen
+
+
+def stopping_after(records: int, reader: NumberedSingerReader) -> tuple[list[dict], Callable]:
+    """A RECORD callback that keeps what it is given and, on the `records`th, stops the reader
+    as a signal handler would, while that record is processed."""
+    seen: list[dict] = []
+
+    def on_record(message: dict) -> None:
+        seen.append(message)
+        if len(seen) == records:
+            reader.stop()
+
+    return seen, on_record
 
 
 def test_a_record_before_its_streams_schema_is_named_by_line_and_stream() -> None:
@@ -63,18 +86,9 @@ def test_a_message_without_a_required_key_is_named_by_line_without_its_content()
 
 def test_stop_lets_the_message_being_processed_finish_and_reads_no_more() -> None:
     reader = NumberedSingerReader()
-    seen: list[dict] = []
-
-    def on_record(message: dict) -> None:
-        seen.append(message)
-        if len(seen) == 2:
-            reader.stop()  # as a signal handler would, while this record is processed
-
+    seen, on_record = stopping_after(2, reader)
     lines = [SCHEMA] + [{"type": "RECORD", "stream": "users", "record": {"n": n}} for n in range(5)]
-    text = "".join(json.dumps(message) + "\n" for message in lines)
-    counts = reader.process_lines(
-        io.StringIO(text), {"SCHEMA": lambda message: None, "RECORD": on_record}
-    )
+    counts = feed(lines, {"SCHEMA": lambda message: None, "RECORD": on_record}, reader)
     assert [message["record"]["n"] for message in seen] == [0, 1]
     assert counts["RECORD"] == 2
     assert reader.line_number == 3
@@ -125,9 +139,8 @@ def test_a_batch_file_that_cannot_be_read_stops_reading_at_its_message(tmp_path:
         batch_message((tmp_path / "gone.jsonl.gz").as_uri()),
         {"type": "STATE", "value": {"after": "the batch"}},
     ]
-    lines = "".join(json.dumps(message) + "\n" for message in messages)
     with pytest.raises(InvalidInputLine, match="input line 2 is a BATCH message"):
-        NumberedSingerReader().process_lines(io.StringIO(lines), callbacks)
+        feed(messages, callbacks)
     assert seen == [SCHEMA]
 
 
@@ -135,25 +148,19 @@ def test_stop_during_a_batch_message_ends_after_the_record_being_handed_on(
     tmp_path: Path,
 ) -> None:
     reader = NumberedSingerReader()
-    seen: list[dict] = []
-
-    def on_record(message: dict) -> None:
-        seen.append(message)
-        if len(seen) == 3:
-            reader.stop()  # as a signal handler would, while this record is processed
-
+    seen, on_record = stopping_after(3, reader)
     url = write_batch_file(tmp_path / "users.jsonl.gz", [{"n": n} for n in range(10)])
     messages = [SCHEMA, batch_message(url), {"type": "STATE", "value": {"past": "the batch"}}]
-    text = "".join(json.dumps(message) + "\n" for message in messages)
     states: list[dict] = []
-    counts = reader.process_lines(
-        io.StringIO(text),
+    counts = feed(
+        messages,
         {"SCHEMA": lambda message: None, "RECORD": on_record, "STATE": states.append},
+        reader,
     )
     assert [message["record"]["n"] for message in seen] == [0, 1, 2]
     assert states == []  # the STATE after the BATCH message was never read
     assert counts["BATCH"] == 1
-    assert reader.batch_cut_short == (2, 3)
+    assert (reader.line_number, reader.batch_records_read) == (2, 3)
 
 
 @pytest.mark.parametrize(
@@ -201,21 +208,17 @@ def test_a_message_of_an_unknown_type_is_named_by_line(kind: object) -> None:
 
 def test_the_message_types_of_a_target_are_all_known() -> None:
     # SCHEMA, RECORD, STATE, ACTIVATE_VERSION and BATCH, as the SDK's target hands them over.
-    reader = NumberedSingerReader()
-    lines = "".join(
-        json.dumps(message) + "\n"
-        for message in (
-            SCHEMA,
-            {"type": "ACTIVATE_VERSION", "stream": "users", "version": 1},
-            {"type": "STATE", "value": ["any JSON"]},
-        )
+    messages = (
+        SCHEMA,
+        {"type": "ACTIVATE_VERSION", "stream": "users", "version": 1},
+        {"type": "STATE", "value": ["any JSON"]},
     )
     handled: list[str] = []
     callbacks = {
         kind: (lambda message: handled.append(message["type"]))
         for kind in ("SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH")
     }
-    reader.process_lines(io.StringIO(lines), callbacks)
+    feed(messages, callbacks)
     assert handled == ["SCHEMA", "ACTIVATE_VERSION", "STATE"]
 
 
@@ -234,14 +237,9 @@ def test_a_record_without_its_key_properties_is_named_by_line_and_stream() -> No
             "Record Keys: ['email']"
         )
 
-    lines = "".join(
-        json.dumps(message) + "\n"
-        for message in (SCHEMA, {"type": "RECORD", "stream": "users", "record": {"email": "x"}})
-    )
+    messages = (SCHEMA, {"type": "RECORD", "stream": "users", "record": {"email": "x"}})
     with pytest.raises(InvalidInputLine) as error:
-        NumberedSingerReader().process_lines(
-            io.StringIO(lines), {"SCHEMA": lambda message: None, "RECORD": sdk_record_path}
-        )
+        feed(messages, {"SCHEMA": lambda message: None, "RECORD": sdk_record_path})
     assert isinstance(error.value, MissingKeyPropertiesError)
     assert str(error.value) == (
         "input line 2 is a RECORD for stream 'users' with a record without its stream's key "
@@ -255,11 +253,6 @@ def test_an_error_that_did_not_come_from_a_stream_map_is_not_relabelled() -> Non
     def failing_record_path(message: dict) -> None:
         raise KeyError("mail")
 
-    lines = "".join(
-        json.dumps(message) + "\n"
-        for message in (SCHEMA, {"type": "RECORD", "stream": "users", "record": {}})
-    )
+    messages = (SCHEMA, {"type": "RECORD", "stream": "users", "record": {}})
     with pytest.raises(KeyError):
-        NumberedSingerReader().process_lines(
-            io.StringIO(lines), {"SCHEMA": lambda message: None, "RECORD": failing_record_path}
-        )
+        feed(messages, {"SCHEMA": lambda message: None, "RECORD": failing_record_path})
