@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -150,6 +151,9 @@ class _EventLayout:
 _LAYOUTS: dict[tuple[tuple[Any, ...], tuple[Any, ...]], _EventLayout] = {}
 # Layouts: a stream has a few. Past the bound, each record's is worked out anew.
 _LAYOUT_CACHE_LIMIT = 1_000
+
+# How the json module spells the floats JSON has no number for.
+_NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def _event_layout(record_keys: tuple[Any, ...], trait_keys: tuple[Any, ...]) -> _EventLayout:
@@ -431,8 +435,18 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, Decimal):
-        # Taps send JSON numbers, parsed as Decimal: keep them numbers in the reject file.
-        return int(value) if value == value.to_integral_value() else float(value)
+        # Taps send JSON numbers, parsed as Decimal: keep them numbers in the reject file,
+        # unless no JSON number a reader can take says the same (beyond a float's range).
+        if not value.is_finite():
+            return str(value)
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        return number if number and math.isfinite(number) else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or Infinity (jq and most JSON readers refuse the whole line): the
+        # value is kept as the text Python's json module would have written.
+        return _NON_FINITE_TEXT[repr(value)]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     # A reject file must never fail to write; text keeps whatever the value was readable.
@@ -448,8 +462,10 @@ def json_text(value: Any) -> str:
     """
     try:
         # json_safe is asked only about what the encoder cannot take itself.
-        return json.dumps(value, default=json_safe, ensure_ascii=False, separators=(",", ":"))
-    except TypeError:  # a key json cannot take (json_safe makes it text)
+        return json.dumps(
+            value, default=json_safe, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except (TypeError, ValueError):  # a key json cannot take, or NaN (json_safe spells both)
         return json.dumps(json_safe(value), ensure_ascii=False, separators=(",", ":"))
 
 

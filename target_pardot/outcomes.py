@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from target_pardot.errors import TargetPardotError
+from target_pardot.identify import json_safe
 
 if TYPE_CHECKING:
     from target_pardot.settings import Settings
@@ -132,7 +133,12 @@ class RejectFile:
         return cls.per_run(settings.reject_dir)
 
     def write(self, rejection: Rejection) -> None:
-        line = json.dumps(rejection.as_json(), default=str, ensure_ascii=False)
+        entry = rejection.as_json()
+        try:
+            # Strict JSON, which every reader takes: no NaN or Infinity.
+            line = json.dumps(entry, default=str, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            line = json.dumps(json_safe(entry), default=str, ensure_ascii=False)
         with self._lock:
             if self._handle is None:
                 self._handle = self._open()

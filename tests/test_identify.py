@@ -451,6 +451,48 @@ def test_json_text_is_json_safe_as_text(value: dict[Any, Any]) -> None:
     assert json.loads(json_text(value)) == json.loads(json.dumps(json_safe(value)))
 
 
+def _strict_json(text: str) -> Any:
+    """What a strict JSON reader (jq, a warehouse loader) makes of `text`: NaN is refused."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_numbers_json_has_no_number_for_are_kept_as_text_in_reject_files() -> None:
+    # Python taps write NaN and Infinity for float columns (json.dumps allows them), and
+    # Python's json module reads them back; a reject file holding them would be refused whole
+    # by jq and by warehouse loaders.
+    record = {
+        "email": "ann@example.com",
+        "score": float("nan"),
+        "limits": [float("inf"), float("-inf"), 1.5],
+        "tiny": Decimal("1.5E-400"),  # 0.0 as a float
+        "huge": Decimal("2.5E+400"),  # a whole number, however many digits
+    }
+
+    safe = json_safe(record)
+
+    assert _strict_json(json.dumps(safe)) == {
+        "email": "ann@example.com",
+        "score": "NaN",
+        "limits": ["Infinity", "-Infinity", 1.5],
+        "tiny": "1.5E-400",
+        "huge": 25 * 10**399,
+    }
+    assert _strict_json(json_text(record)) == _strict_json(json.dumps(safe))
+
+
+def test_a_compacted_record_with_nan_gives_the_reject_file_strict_json() -> None:
+    identify = normalise(segment_event(traits={"email": "ann@example.com", "score": float("nan")}))
+
+    identify.compact()
+
+    assert identify.record["traits"]["score"] == "NaN"
+    _strict_json(json.dumps(identify.record, allow_nan=False))
+
+
 def test_traits_keep_python_values_for_field_formatting() -> None:
     created = dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
     identify = normalise(warehouse_row(trial_started=created, annual_revenue=Decimal("1000.5")))

@@ -59,3 +59,31 @@ def test_a_fixed_reject_file_is_replaced_not_appended_to(
         assert result.returncode == 0, result.stderr[-3000:]
         assert named_file(result) == result.reject_file
     assert rows_of(result.reject_file) == [BAD]
+
+
+def test_reject_file_lines_are_strict_json_when_a_tap_sends_nan_or_infinity(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    # Python taps write float columns' NaN and Infinity as bare NaN/Infinity tokens, which
+    # Python reads and jq or a warehouse loader refuses: the reject file spells them as text.
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the reject file")
+
+    records = [
+        {"email": "nan@example.com", "first_name": "Nan", "score": float("nan")},
+        {"email": "inf@example.com", "first_name": "Inf", "comments": {"x": float("inf")}},
+        GOOD,
+    ]
+    result = run_target(
+        target_config(emulator, tmp_path), singer_messages("users", records), tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 rejected" in result.summary
+    rows = [json.loads(line, parse_constant=refuse) for line in lines_of(result.reject_file)]
+    assert [row["record"] for row in rows] == [
+        {**records[0], "score": "NaN"},
+        {**records[1], "comments": {"x": "Infinity"}},
+    ]
+    assert [row["field"] for row in rows] == ["score", "comments"]
+    assert [p["email"] for p in emulator.prospects()] == ["good@example.com"]
