@@ -6,7 +6,6 @@ and return an ``ApiResult`` whose payload the server encodes as JSON (``format=j
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .clock import parse_timestamp, render_v34, whole_seconds
-from .context import ApiContext, ApiResult
+from .context import ApiContext, ApiResult, strict_json
 from .errors import PardotError
 from .fields import TIMESTAMP_FIELDS, V34_ORDER
 from .render import batch_result, ok, one_or_many
@@ -298,7 +297,7 @@ def _upsert(store: Store, req: V34Request) -> ApiResult:
 def _batch_items(req: V34Request) -> list[tuple[str, Any]]:
     raw = req.param("prospects")
     try:
-        data = json.loads(raw) if raw else None
+        data = strict_json(raw) if raw else None
     except ValueError:
         data = None
     if not isinstance(data, dict):

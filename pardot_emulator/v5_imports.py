@@ -15,13 +15,12 @@ created with ``createOnNoMatch``). Handlers run with the emulator lock held.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .clock import render_iso
-from .context import ApiContext, ApiResult, json_object
+from .context import ApiContext, ApiResult, json_object, strict_json
 from .errors import MESSAGES, PardotError
 from .imports import COMPLETE, FieldRule, Flavour, ImportJob, check_spec, not_found
 from .multipart import is_multipart, parts
@@ -139,7 +138,7 @@ def _input(req: V5Request) -> tuple[dict[str, Any], bytes | None]:
     if not raw.strip():
         raise PardotError(152)
     try:
-        data = json.loads(raw)
+        data = strict_json(raw)
     except ValueError as exc:
         raise PardotError(150) from exc
     if not isinstance(data, dict):

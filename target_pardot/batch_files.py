@@ -160,12 +160,9 @@ def _record_of_line(
 ) -> dict[str, Any]:
     nothing_after = f"nothing after its line {file_line - 1} was applied"
     try:
-        record = decode(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BatchFileError(
-            f"{where} whose file {shown} has a line {file_line} that is not UTF-8 text; "
-            f"{nothing_after}"
-        ) from None
+        # As the reader reads its input (reader._utf8_lines): a byte that is not UTF-8 costs
+        # its record, refused naming the field, not the run.
+        record = decode(raw.decode("utf-8", "surrogateescape"))
     except ValueError as error:  # json.JSONDecodeError
         column = getattr(error, "colno", None)
         at = f" at column {column}" if column else ""

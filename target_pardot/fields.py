@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from target_pardot.errors import RecordError
+from target_pardot.text import check_unicode
 
 STANDARD_FIELDS: frozenset[str] = frozenset(
     {
@@ -365,6 +366,7 @@ def _apply(placement: _Placement, traits: Mapping[str, Any], json_values: bool) 
             and target.kind == "text"
             and len(value) <= MAX_TEXT_LENGTH
             and not value.isspace()
+            and value.isascii()
         ):
             values[name] = value  # the common case, as _format_for_field would have it
             continue
@@ -547,7 +549,7 @@ def _format_for_field(target: _Target, path: str, value: Any, json_values: bool)
                 f"the value is {len(value)} characters long; "
                 f"Pardot allows at most {limit} in {target.name}",
             )
-        return value
+        return value if value.isascii() else check_unicode(path, value)
     if target.multi and isinstance(value, (list, tuple)):
         items: list[Any] = []
         for index, item in enumerate(value):
@@ -591,6 +593,8 @@ def _format_scalar(target: _Target, path: str, value: Any, json_values: bool) ->
                 f"the value is {len(formatted)} characters long; "
                 f"Pardot allows at most {limit} in {target.name}",
             )
+        if not formatted.isascii():
+            check_unicode(path, formatted)
     return formatted
 
 

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from target_pardot.errors import RecordError
+from target_pardot.text import check_unicode
 
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 # A column a flattener made of an event's traits or context: `traits__email`, `context.ip`.
@@ -256,8 +257,8 @@ def _from_flat_row(stream: str, record: Mapping[str, Any]) -> Identify:
         email=email,
         email_field=email_field,
         user_id=_identifier_from(record, ("user_id",)),
-        pardot_id=_identifier_from(record, ("pardot_id",)),
-        pardot_fid=_identifier_from(record, ("pardot_fid",)),
+        pardot_id=_identifier_from(record, ("pardot_id",), sent=True),
+        pardot_fid=_identifier_from(record, ("pardot_fid",), sent=True),
         traits=traits,
         ignored=list(ignored),
     )
@@ -363,22 +364,26 @@ def _pardot_ids_from_integrations(record: Mapping[str, Any]) -> tuple[str | None
     if not isinstance(options, Mapping):
         raise RecordError(path, f"must be an object, got {_describe_type(options)}")
     return (
-        _identifier_from(options, ("id",), path_prefix=f"{path}."),
-        _identifier_from(options, ("fid",), path_prefix=f"{path}."),
+        _identifier_from(options, ("id",), path_prefix=f"{path}.", sent=True),
+        _identifier_from(options, ("fid",), path_prefix=f"{path}.", sent=True),
     )
 
 
 def _identifier_from(
-    mapping: Mapping[str, Any], keys: tuple[str, ...], *, path_prefix: str = ""
+    mapping: Mapping[str, Any], keys: tuple[str, ...], *, path_prefix: str = "", sent: bool = False
 ) -> str | None:
-    """The first present identifier among `keys`, as trimmed text; None when absent or blank."""
+    """The first present identifier among `keys`, as trimmed text; None when absent or blank.
+
+    `sent`: it always goes to Pardot (a Pardot id or fid), so it must be Unicode text. The
+    userId is checked only where it does (as a lookup value: prepare.py).
+    """
     for wanted in keys:
         value = mapping.get(wanted)
         if type(value) is str:
             # The usual id: text, found under the exact key.
             text = value.strip()
             if text:
-                return text
+                return check_unicode(f"{path_prefix}{wanted}", text) if sent else text
             continue
         found = _lookup(mapping, wanted)
         if found is None or found[1] is None:
@@ -386,7 +391,7 @@ def _identifier_from(
         key, value = found
         text = _identifier_text(value, f"{path_prefix}{key}")
         if text is not None:
-            return text
+            return check_unicode(f"{path_prefix}{key}", text) if sent else text
     return None
 
 

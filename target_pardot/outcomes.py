@@ -157,7 +157,9 @@ class RejectFile:
         # os.open's mode only applies to a new file (and the umask may narrow it): make sure
         # a replaced file is owner-only too.
         os.chmod(self.path, 0o600)
-        return os.fdopen(descriptor, "w", encoding="utf-8")
+        # A lone surrogate (a byte of the input that was not UTF-8, see reader.py) is written
+        # as its \udcxx escape: valid JSON in a file that stays UTF-8.
+        return os.fdopen(descriptor, "w", encoding="utf-8", errors="backslashreplace")
 
     def _create_new(self) -> int:
         # Two runs that start in the same second into the same directory (two business units

@@ -11,6 +11,7 @@ from target_pardot.fields import FieldCatalog, map_traits, validate_email
 from target_pardot.identify import Identify, json_safe, normalise_record
 from target_pardot.outcomes import SKIP_SEGMENT_SWITCH, Rejection, RunReport
 from target_pardot.settings import Settings
+from target_pardot.text import check_unicode
 
 
 @dataclass(slots=True)
@@ -175,8 +176,8 @@ def _prepare_one(
                     f"no userId to match against lookup field {lookup_field} "
                     "(use_user_id_as_lookup is on)",
                 )
-            lookup_value = identify.user_id
-            fields[lookup_field] = identify.user_id
+            lookup_value = check_unicode("userId", identify.user_id)
+            fields[lookup_field] = lookup_value
         else:
             value = fields.get(lookup_field)
             if value in (None, "") or isinstance(value, list):

@@ -9,6 +9,7 @@ messages it stands for, one record of its files at a time (batch_files.py).
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -73,6 +74,22 @@ def _described(error: BaseException) -> str:
     return type(error).__name__
 
 
+def _utf8_lines(source: IO[str]) -> IO[str]:
+    """`source` read as UTF-8, whatever the locale, with a byte that is not UTF-8 kept as a
+    lone surrogate (Python's "surrogateescape") rather than failing the whole run.
+
+    Singer messages are JSON, which is UTF-8: a locale's other encoding would misread every
+    name with an accent, and a strict decoder would stop the run with a traceback (and no line
+    number) on one bad byte in one customer's name. Kept this way, such a value is refused
+    with its record, naming the field (text.py), and the run goes on.
+    """
+    binary = getattr(source, "buffer", None)
+    if binary is None:  # text that is already decoded (a StringIO in tests)
+        return source
+    # Lines end at "\n" only, as Python reads stdin: a "\r" before it is JSON whitespace.
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="\n")
+
+
 class _StopReading(Exception):
     """Ends a read that is waiting for input; raised only from `stop`."""
 
@@ -109,7 +126,7 @@ class NumberedSingerReader(SingerReader):
         }
         self._message_types = frozenset(callbacks)
         try:
-            lines = self._until_stopped(file_input or self.default_input)
+            lines = self._until_stopped(_utf8_lines(file_input or self.default_input))
             return super().process_lines(lines, callbacks)  # type: ignore[arg-type]
         except MissingKeyPropertiesError as error:
             raise RecordWithoutKeyProperties(

@@ -121,20 +121,25 @@ class TargetRun:
 
 def run_target(
     config: Mapping[str, Any],
-    messages: Iterable[Mapping[str, Any]] | str,
+    messages: Iterable[Mapping[str, Any]] | str | bytes,
     tmp_path: Path,
     *,
     timeout: float = 120,
     env: Mapping[str, str] | None = None,
 ) -> TargetRun:
-    """Run the installed `target-pardot` command, as Meltano would."""
+    """Run the installed `target-pardot` command, as Meltano would. `messages` as bytes are
+    the input exactly (to send what is not UTF-8); text is sent as UTF-8."""
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
-    text = (
-        messages
-        if isinstance(messages, str)
-        else "".join(json.dumps(message) + "\n" for message in messages)
-    )
+    if isinstance(messages, bytes):
+        data = messages
+    else:
+        text = (
+            messages
+            if isinstance(messages, str)
+            else "".join(json.dumps(message) + "\n" for message in messages)
+        )
+        data = text.encode("utf-8")
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -143,9 +148,8 @@ def run_target(
     environment.update(env or {})
     completed = subprocess.run(
         [TARGET_COMMAND, "--config", str(config_path)],
-        input=text,
+        input=data,
         capture_output=True,
-        text=True,
         timeout=timeout,
         env=environment,
         check=False,
@@ -153,7 +157,7 @@ def run_target(
     reject_file = config.get("reject_file")
     return TargetRun(
         completed.returncode,
-        completed.stdout,
-        completed.stderr,
+        completed.stdout.decode("utf-8", "replace"),
+        completed.stderr.decode("utf-8", "replace"),
         Path(reject_file) if reject_file else None,
     )

@@ -310,6 +310,34 @@ def test_multi_value_list_keeps_json_values_for_v5() -> None:
     assert mapped.values == {"Favorite_Colors": ["red", 2, True]}
 
 
+@pytest.mark.parametrize("json_values", [False, True], ids=["v3/v4", "v5"])
+@pytest.mark.parametrize(
+    ("traits", "field"),
+    [
+        ({"first_name": "M\udcfcller"}, "first_name"),  # a byte the reader kept
+        ({"company": "Smile \ud83d"}, "company"),  # half a surrogate pair
+        ({"Background": "long \udcfc text"}, "Background"),  # a Textarea
+        ({"Favorite_Colors": ["red", "gr\udce9en"]}, "Favorite_Colors"),  # a list's item
+        ({"address": {"city": "K\udcf8ln"}}, "address.city"),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused_naming_its_field(
+    traits: dict[str, Any], field: str, json_values: bool
+) -> None:
+    # Pardot's JSON parser would refuse the whole batch call (71), and a form or a CSV cannot
+    # encode it at all.
+    mapped = map_traits({"last_name": "Lee", **traits}, CATALOG, json_values=json_values)
+
+    assert error_fields(mapped) == [field]
+    assert "is not text" in mapped.errors[0].reason
+    assert mapped.values == {"last_name": "Lee"}
+
+
+def test_unicode_beyond_ascii_is_sent_as_it_is() -> None:
+    traits = {"first_name": "Zoë", "company": "Smile 😀", "Background": "日本語"}
+    assert map_v4(traits).values == {**traits}
+
+
 def test_multi_value_custom_field_accepts_a_single_value() -> None:
     assert map_v4({"Favorite_Colors": "red"}).values == {"Favorite_Colors": "red"}
 

@@ -674,3 +674,26 @@ def test_an_event_with_its_traits_nested_is_read_whatever_its_other_columns() ->
         ).email
         == "b@example.com"
     )
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (segment_event(integrations={"Pardot": {"fid": "00Q\udcfc"}}), "integrations.Pardot.fid"),
+        ({"email": "a@example.com", "pardot_fid": "00Q\ud83d"}, "pardot_fid"),
+        ({"email": "a@example.com", "Pardot_Id": "\udcb9"}, "Pardot_Id"),
+    ],
+)
+def test_a_pardot_id_that_is_not_unicode_text_is_refused_naming_it(
+    record: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(RecordError) as refused:
+        normalise(record)
+    assert refused.value.field == field
+    assert "is not text" in refused.value.reason
+
+
+def test_a_user_id_that_is_not_unicode_text_is_kept_where_it_is_not_sent() -> None:
+    # Only a lookup by userId sends it (prepare.py checks it there); v3 never does.
+    identify = normalise(segment_event(userId="u\udcfc"))
+    assert identify.user_id == "u\udcfc"

@@ -157,6 +157,38 @@ def test_a_record_matched_by_pardot_id_carries_the_lookup_value_it_writes(
     assert by_lookup.lookup_value == "o2"
 
 
+def test_a_user_id_that_is_not_unicode_text_is_refused_where_it_is_the_lookup_value(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_config(
+        {
+            "business_unit_id": "0Uv000000000001AAA",
+            "access_token": "token",
+            "pardot_url": "http://127.0.0.1:1",
+            "api_version": 4,
+            "lookup_field": "org_id",
+            "use_user_id_as_lookup": True,
+        }
+    )
+    report = report_at(tmp_path / "rejects.jsonl")
+    batch = BatchPreparer(
+        "users",
+        settings=settings,
+        catalog=FieldCatalog.from_custom_fields([CustomField("org_id")]),
+        rules=V4Rules(),
+        report=report,
+    )
+    batch.add({"type": "identify", "userId": "u\udcfc", "traits": {"email": "a@x.com"}})
+    batch.add({"type": "identify", "userId": "u2", "traits": {"email": "b@x.com"}})
+    report.rejects.close()
+
+    [kept] = batch.finish()
+    assert kept.lookup_value == "u2"
+    [line] = (tmp_path / "rejects.jsonl").read_text().splitlines()
+    assert json.loads(line)["field"] == "userId"
+    assert "is not text" in json.loads(line)["reason"]
+
+
 def test_a_compact_batch_keeps_what_matching_needs_and_the_record_for_a_later_reject(
     tmp_path: Path,
 ) -> None:

@@ -329,3 +329,55 @@ def test_emails_are_not_logged_above_debug_level(v4: PardotEmulator, tmp_path: P
     assert "person@example.com" not in result.stderr
     assert "visible-bad-email" not in result.stderr
     assert "visible-bad-email" in result.reject_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("ampsea", "api_version"), [(False, 3), (True, 4), (True, 5)], ids=["v3", "v4", "v5"]
+)
+def test_text_that_is_not_unicode_rejects_its_record_not_the_run(
+    make_emulator: Any, tmp_path: Path, ampsea: bool, api_version: int
+) -> None:
+    # A byte that is not UTF-8 in one customer's name, and a JSON escape of half a surrogate
+    # pair: sent on, Pardot's JSON parser refuses the whole batch call (71, "bad JSON"). Before,
+    # the first stopped the run with a traceback under a UTF-8 locale and reached Pardot as an
+    # escape under another; the second was sent as it was. Read as UTF-8 whatever the locale
+    # (PYTHONIOENCODING=latin-1 here), each now rejects its record, naming the field.
+    emulator: PardotEmulator = make_emulator(ampsea=ampsea)
+    schema = {"type": "SCHEMA", "stream": "users", "schema": {"properties": {}}}
+    lines = [
+        json.dumps(schema).encode(),
+        b'{"type": "RECORD", "stream": "users", "record": '
+        b'{"email": "byte@example.com", "first_name": "M\xfcller"}}',
+        b'{"type": "RECORD", "stream": "users", "record": '
+        b'{"email": "escape@example.com", "last_name": "Half \\ud83d"}}',
+        b'{"type": "RECORD", "stream": "users", "record": '
+        b'{"email": "emoji@example.com", "company": "Smile \\ud83d\\ude00"}}',
+        json.dumps(
+            {
+                "type": "RECORD",
+                "stream": "users",
+                "record": {"email": "zoe@example.com", "first_name": "Zoë"},
+            },
+            ensure_ascii=False,
+        ).encode("utf-8"),
+    ]
+    result = run_target(
+        target_config(emulator, tmp_path, api_version=api_version),
+        b"\n".join(lines) + b"\n",
+        tmp_path,
+        env={"PYTHONIOENCODING": "latin-1"},
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    landed = {p["email"]: (p.get("first_name"), p.get("company")) for p in emulator.prospects()}
+    assert landed == {"emoji@example.com": (None, "Smile 😀"), "zoe@example.com": ("Zoë", None)}
+    assert result.reject_file is not None
+    # The reject file stays UTF-8 JSON, and gives each record back as it was read.
+    rejects = [json.loads(line) for line in result.reject_file.read_bytes().decode().splitlines()]
+    assert [(r["field"], r["record"]) for r in rejects] == [
+        ("first_name", {"email": "byte@example.com", "first_name": "M\udcfcller"}),
+        ("last_name", {"email": "escape@example.com", "last_name": "Half \ud83d"}),
+    ]
+    assert "character 2 is not text: a byte 0xfc that is not UTF-8" in rejects[0]["reason"]
+    assert "character 6 is not text: the JSON escape \\ud83d, half of" in rejects[1]["reason"]

@@ -104,6 +104,20 @@ def test_whole_batch_errors(api: Api, api3: Api) -> None:
     assert err_code(_batch(api3, 3, "batchUpsert", [{"email": "a@example.com"}])) == 91
 
 
+def test_half_a_surrogate_pair_makes_the_whole_batch_bad_json(api: Api, api3: Api) -> None:
+    # Python's json takes "\udcfc" alone; a strict parser (PHP's json_decode, behind Pardot's
+    # API) refuses the whole body. A valid pair (an emoji as ASCII-escaped JSON) is text.
+    lone = [{"email": "a@example.com", "first_name": "M\udcfcller"}, {"email": "b@example.com"}]
+    assert err_code(_batch(api, 4, "batchUpsert", lone)) == 71
+    keyed = {"a@example.com": {"company": "Smile \ud83d"}}
+    assert err_code(_batch(api3, 3, "batchUpsert", keyed)) == 71
+    assert api.emu.prospects() == [] and api3.emu.prospects() == []
+
+    emoji = {"a@example.com": {"company": "Smile \ud83d\ude00"}}
+    assert _batch(api3, 3, "batchUpsert", emoji).status_code == 201
+    assert [p["company"] for p in api3.emu.prospects()] == ["Smile \U0001f600"]
+
+
 def test_v3_batches_are_keyed_by_email_or_id(api3: Api) -> None:
     emu = api3.emu
     existing = emu.add_prospect("have@example.com")
