@@ -20,6 +20,7 @@ that BATCH message, so the next run sends it again.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import zlib
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -162,6 +163,8 @@ def _record_of_line(
     try:
         # As the reader reads its input (reader._utf8_lines): a byte that is not UTF-8 costs
         # its record, refused naming the field, not the run.
+        if file_line == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]  # a byte order mark, which JSON readers may skip
         record = decode(raw.decode("utf-8", "surrogateescape"))
     except ValueError as error:  # json.JSONDecodeError
         column = getattr(error, "colno", None)

@@ -202,6 +202,10 @@ class NumberedSingerReader(SingerReader):
         try:
             message = _DECODER.decode(line) if type(line) is str else deserialize_json(line)
         except json.JSONDecodeError as error:
+            if line[:1] == "\ufeff":
+                # A byte order mark, which JSON readers may ignore (RFC 8259): a file saved
+                # by a Windows editor, or several such files put together.
+                return self._deserialized_after_bom(line)
             raise InvalidInputLine(
                 f"input line {self.line_number} is not valid JSON ({error.msg} at column "
                 f"{error.colno}); {self._nothing_after()}"
@@ -213,6 +217,10 @@ class NumberedSingerReader(SingerReader):
         self._check_message(message)
         self._message = message
         return message
+
+    def _deserialized_after_bom(self, line: str) -> dict:
+        self.line_number -= 1  # the line is counted again
+        return self.deserialize_json(line[1:])
 
     def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
         # Asked twice for every message: the check that nearly always passes comes first.

@@ -164,6 +164,15 @@ def test_a_byte_that_is_not_utf8_is_read_as_the_reader_reads_one(tmp_path: Path)
     ]
 
 
+def test_a_byte_order_mark_at_the_start_of_a_file_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"email": "a@example.com"}\n{"email": "b@example.com"}\n')
+    assert records_of(batch([path.as_uri()], compression="none")) == [
+        {"email": "a@example.com"},
+        {"email": "b@example.com"},
+    ]
+
+
 def test_a_file_that_is_not_gzip_as_its_message_says_is_named(tmp_path: Path) -> None:
     url = write_jsonl(tmp_path / "a.jsonl.gz", [json.dumps({"email": "a@example.com"})])
     with pytest.raises(BatchFileError) as error:

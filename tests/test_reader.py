@@ -98,6 +98,19 @@ def test_input_is_read_as_utf8_whatever_the_locale_and_a_bad_byte_costs_only_its
     assert [message["record"]["name"] for message in seen[1:]] == ["Zoë", "M\udcfcller"]
 
 
+def test_a_byte_order_mark_before_a_line_is_skipped_and_lines_keep_their_numbers() -> None:
+    # Files saved by Windows tools start with one, and stay marked when put together.
+    record = {"type": "RECORD", "stream": "users", "record": {"email": "a@example.com"}}
+    text = "\ufeff" + json.dumps(SCHEMA) + "\n\ufeff" + json.dumps(record) + "\n{oops\n"
+    seen: list[dict] = []
+    reader = NumberedSingerReader()
+
+    with pytest.raises(InvalidInputLine, match="input line 3 is not valid JSON"):
+        reader.process_lines(io.StringIO(text), {"SCHEMA": seen.append, "RECORD": seen.append})
+
+    assert seen == [SCHEMA, record]
+
+
 def test_a_message_without_a_required_key_is_named_by_line_without_its_content() -> None:
     with pytest.raises(InvalidInputLine) as error:
         read(SCHEMA, {"stream": "users", "record": {"email": "hidden@example.com"}})

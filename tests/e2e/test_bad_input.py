@@ -381,3 +381,13 @@ def test_text_that_is_not_unicode_rejects_its_record_not_the_run(
     ]
     assert "character 2 is not text: a byte 0xfc that is not UTF-8" in rejects[0]["reason"]
     assert "character 6 is not text: the JSON escape \\ud83d, half of" in rejects[1]["reason"]
+
+
+def test_input_saved_with_a_byte_order_mark_is_read(v4: PardotEmulator, tmp_path: Path) -> None:
+    # A JSON Lines file saved by a Windows tool starts with a BOM; before, line 1 stopped the
+    # run as "not valid JSON (Expecting value at column 1)", the mark being invisible.
+    text = "".join(json.dumps(m) + "\n" for m in singer_messages("users", [GOOD]))
+    result = run_target(target_config(v4, tmp_path), b"\xef\xbb\xbf" + text.encode(), tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p["email"] for p in v4.prospects()] == ["good@example.com"]
