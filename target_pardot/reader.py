@@ -191,6 +191,11 @@ class NumberedSingerReader(SingerReader):
                 self._waiting_for_input = False
                 if line is None:
                     return
+                if line.isspace():
+                    # No message (an editor's or a concatenation's empty line): skipped, as
+                    # nothing is lost, where the SDK would stop at it as "not JSON".
+                    self.line_number += 1
+                    continue
                 yield line
         except _StopReading:
             return

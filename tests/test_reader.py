@@ -111,6 +111,19 @@ def test_a_byte_order_mark_before_a_line_is_skipped_and_lines_keep_their_numbers
     assert seen == [SCHEMA, record]
 
 
+def test_blank_lines_are_skipped_and_still_counted() -> None:
+    record = {"type": "RECORD", "stream": "users", "record": {"email": "a@example.com"}}
+    text = json.dumps(SCHEMA) + "\n\n  \r\n" + json.dumps(record) + "\n\t\n{oops\n"
+    seen: list[dict] = []
+
+    with pytest.raises(InvalidInputLine, match="input line 6 is not valid JSON"):
+        NumberedSingerReader().process_lines(
+            io.StringIO(text), {"SCHEMA": seen.append, "RECORD": seen.append}
+        )
+
+    assert seen == [SCHEMA, record]
+
+
 def test_a_message_without_a_required_key_is_named_by_line_without_its_content() -> None:
     with pytest.raises(InvalidInputLine) as error:
         read(SCHEMA, {"stream": "users", "record": {"email": "hidden@example.com"}})
