@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,9 +104,16 @@ class BatchWriter:
 
     def write(self, operation: str, items: list[WriteItem]) -> BatchOutcome:
         """Send `items` 50 a call, calls in parallel; never raises for one call's failure."""
+        return self.write_many({operation: items})
+
+    def write_many(self, writes: Mapping[str, list[WriteItem]]) -> BatchOutcome:
+        """`write` for the items of several operations, all their calls in parallel."""
         outcome = BatchOutcome()
-        chunks = [items[i : i + BATCH_LIMIT] for i in range(0, len(items), BATCH_LIMIT)]
-        futures = [self._executor.submit(self._write_chunk, operation, chunk) for chunk in chunks]
+        futures = [
+            self._executor.submit(self._write_chunk, operation, items[i : i + BATCH_LIMIT])
+            for operation, items in writes.items()
+            for i in range(0, len(items), BATCH_LIMIT)
+        ]
         # Every call finishes before the outcome is returned, so what the others applied is
         # counted even when one of them stopped the run.
         wait(futures)
@@ -218,14 +225,27 @@ def write_resolving(
     *,
     resolve_lost: Callable[[list[WriteItem]], list[WriteItem]] | None,
     max_rounds: int,
+    by_id: str | None = None,
 ) -> BatchOutcome:
     """Write `items`; creates whose answer was lost are resolved and sent again.
 
     The writer hands lost creates back unsent; `resolve_lost` (the dialect's) turns the ones
     Pardot did apply into updates of what they made. Nothing is raised here: what stopped a
     call is in `outcome.error`, raised by `apply_outcome` once what reached Pardot is counted.
+
+    `by_id`: the operation for the items that update a prospect by its Pardot id, where it is
+    not `operation` (their calls go in parallel with the others). Such items never create, so
+    a lost answer of theirs is only retried: lost creates are sent again with `operation`.
     """
-    outcome = writer.write(operation, items)
+    if by_id is None:
+        outcome = writer.write(operation, items)
+    else:
+        outcome = writer.write_many(
+            {
+                by_id: [item for item in items if item.prospect_id is not None],
+                operation: [item for item in items if item.prospect_id is None],
+            }
+        )
     rounds = 0
     while outcome.ambiguous and outcome.error is None:
         rounds += 1

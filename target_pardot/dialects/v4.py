@@ -204,14 +204,18 @@ class V4Dialect:
             if step.claims:
                 claiming.add(id(step.group))
         # batchUpsert creates a prospect for an id or fid Pardot does not know (when the item
-        # has an email); update_only must never create, and batchUpdate never does.
-        operation = "batchUpdate" if settings.sync_mode == "update_only" else "batchUpsert"
+        # has an email); update_only must never create, and batchUpdate never does. Nor may an
+        # update by Pardot id in any mode: a record naming a prospect since deleted or merged
+        # would make a new one on every run, counted as updated. batchUpdate refuses the id
+        # (error 3), which rejects the record naming pardot_id.
+        update_only = settings.sync_mode == "update_only"
         outcome = write_resolving(
             self._writer,
-            operation,
+            "batchUpdate" if update_only else "batchUpsert",
             items,
             resolve_lost=lambda lost: self._resolve_lost(lost, since),
             max_rounds=settings.max_retries,
+            by_id=None if update_only else "batchUpdate",
         )
         for item, _result in outcome.applied:
             if id(item.group) in claiming:

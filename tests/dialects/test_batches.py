@@ -7,7 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from target_pardot.api.client import ApiResponse
-from target_pardot.dialects.batches import BatchWriter, WriteItem, expand_multi_values
+from target_pardot.dialects.batches import (
+    BatchWriter,
+    WriteItem,
+    expand_multi_values,
+    write_resolving,
+)
 from target_pardot.errors import AmbiguousWriteError, PardotAPIError, TransientError
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import Result
@@ -154,3 +159,47 @@ def test_multi_value_fields_are_expanded_to_numbered_names() -> None:
         "tags_1": "b",
         "city": "Oslo",
     }
+
+
+class ByOperationClient(FakeClient):
+    """Answers each operation's calls from its own script (calls run in parallel)."""
+
+    def __init__(self, **answers: list[Any]) -> None:
+        super().__init__()
+        self.scripts = answers
+        self.calls: list[tuple[str, Any]] = []
+
+    def v34(self, object_name: str, operation: str, **kwargs: Any) -> ApiResponse:
+        self.calls.append((operation, json.loads(kwargs["params"]["prospects"])["prospects"]))
+        answer = self.scripts[operation].pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        status, body = answer
+        return ApiResponse(status, body, f"v4.prospect.{operation}")
+
+
+def test_updates_by_id_go_to_their_own_operation_and_lost_creates_are_resent_with_theirs() -> None:
+    # v4 upsert: batchUpsert would create a prospect for an id Pardot does not know.
+    by_id = WriteItem(Group(Identity("id", "7"), []), {"id": "7"}, Result.UPDATED, prospect_id=7)
+    create = item("new@x", Result.CREATED, creates=True)
+    client = ByOperationClient(
+        batchUpdate=[ok(200)],
+        batchUpsert=[AmbiguousWriteError("v4.prospect.batchUpsert", "reset"), ok(201)],
+    )
+
+    outcome = write_resolving(
+        writer(client),
+        "batchUpsert",
+        [by_id, create],
+        resolve_lost=lambda lost: lost,  # Pardot made nothing: send the creates again
+        max_rounds=2,
+        by_id="batchUpdate",
+    )
+
+    assert sorted(client.calls, key=str) == [
+        ("batchUpdate", [{"id": "7"}]),
+        ("batchUpsert", [{"email": "new@x"}]),
+        ("batchUpsert", [{"email": "new@x"}]),
+    ]
+    applied = {(i.prospect_id, r) for i, r in outcome.applied}
+    assert applied == {(7, Result.UPDATED), (None, Result.CREATED)}

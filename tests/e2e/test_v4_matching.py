@@ -78,3 +78,32 @@ def test_cost_1000_lookup_records_against_10000_prospects(
     sync(ampsea, tmp_path, records, lookup_field="org_id", lookup_strategy=strategy)
     assert ampsea.api_calls <= budget
     assert len(ampsea.prospects()) == 10_500
+
+
+def test_a_pardot_id_pardot_does_not_know_is_rejected_not_created_on_every_run(
+    ampsea: PardotEmulator, tmp_path: Path
+) -> None:
+    # batchUpsert creates a prospect for an unknown id when the item has an email: a record
+    # naming a prospect since deleted or merged made a new duplicate on every run, counted as
+    # updated. Updates by id now go to batchUpdate, which refuses the id (3), beside the
+    # batch's creates in batchUpsert.
+    known = ampsea.add_prospect(email="known@x.com")
+    records = [
+        {"pardot_id": "99999", "email": "gone@x.com", "first_name": "Gone"},
+        {"pardot_id": str(known["id"]), "first_name": "Known"},
+        {"email": "new@x.com", "first_name": "New"},
+    ]
+    for run in range(2):
+        result = sync(ampsea, tmp_path, records, reject_file=str(tmp_path / f"rejects{run}.jsonl"))
+        assert "1 rejected" in result.summary, result.summary
+        [reject] = result.rejects
+        assert (reject["field"], reject["code"]) == ("pardot_id", 3)
+        assert reject["record"] == records[0]
+
+    emails = sorted(p["email"] for p in ampsea.prospects())
+    assert emails == ["known@x.com", "new@x.com"]  # no gone@x.com, however many runs
+    assert ampsea.prospect(known["id"])["first_name"] == "Known"
+    calls = ampsea.stats()["call_counts"]
+    # Run 1: the two updates by id in one batchUpdate, the create beside it in a batchUpsert.
+    # Run 2: new@x.com is found, so all three are updates by id: one batchUpdate.
+    assert (calls["v4.prospect.batchUpdate"], calls["v4.prospect.batchUpsert"]) == (2, 1)
