@@ -364,6 +364,7 @@ def _apply(placement: _Placement, traits: Mapping[str, Any], json_values: bool) 
         if (
             type(value) is str
             and target.kind == "text"
+            and not target.multi
             and len(value) <= MAX_TEXT_LENGTH
             and not value.isspace()
             and value.isascii()
@@ -538,7 +539,7 @@ def _custom_target(custom_field: CustomField) -> _Target:
 
 
 def _format_for_field(target: _Target, path: str, value: Any, json_values: bool) -> FieldValue:
-    if type(value) is str and (target.kind == "text" or target.kind == "long_text"):
+    if type(value) is str and not target.multi and target.kind in ("text", "long_text"):
         # Text into a text field, in short (the same checks as _format_scalar's).
         if not value or value.isspace():
             return ""
@@ -550,7 +551,13 @@ def _format_for_field(target: _Target, path: str, value: Any, json_values: bool)
                 f"Pardot allows at most {limit} in {target.name}",
             )
         return value if value.isascii() else check_unicode(path, value)
-    if target.multi and isinstance(value, (list, tuple)):
+    if target.multi:
+        # Always a list, which v3/v4 send as <field>_0, <field>_1...: Pardot ignores a blank
+        # `<field>=` for a multi-value field, so blank text (or an empty list) becomes the
+        # empty list, sent as the `<field>_0=` that clears it; v5 clears with [].
+        if not isinstance(value, (list, tuple)):
+            _reject_containers(path, value)
+            value = (value,)
         items: list[Any] = []
         for index, item in enumerate(value):
             if item is None:
@@ -559,7 +566,9 @@ def _format_for_field(target: _Target, path: str, value: Any, json_values: bool)
                 raise RecordError(
                     path, f"item {index} is {_container_name(item)}; expected single values"
                 )
-            items.append(_format_scalar(target, path, item, json_values))
+            formatted = _format_scalar(target, path, item, json_values)
+            if formatted != "":
+                items.append(formatted)
         return items
     _reject_containers(path, value)
     return _format_scalar(target, path, value, json_values)

@@ -339,7 +339,18 @@ def test_unicode_beyond_ascii_is_sent_as_it_is() -> None:
 
 
 def test_multi_value_custom_field_accepts_a_single_value() -> None:
-    assert map_v4({"Favorite_Colors": "red"}).values == {"Favorite_Colors": "red"}
+    # As a list of one: v3/v4 send it as Favorite_Colors_0, the form Pardot documents.
+    assert map_v4({"Favorite_Colors": "red"}).values == {"Favorite_Colors": ["red"]}
+
+
+@pytest.mark.parametrize("json_values", [False, True], ids=["v3/v4", "v5"])
+@pytest.mark.parametrize("blank", ["", "  ", [], ["", None]])
+def test_blank_clears_a_multi_value_field_as_the_empty_list(blank: Any, json_values: bool) -> None:
+    # Pardot ignores a bare `Interests=` for a multi-value field: the empty list is sent as
+    # `Interests_0=` (batches.expand_multi_values), which clears it; v5 clears with [].
+    mapped = map_traits({"Interests": blank, "Regions": blank}, CATALOG, json_values=json_values)
+    assert mapped.values == {"Interests": [], "Regions": []}
+    assert mapped.errors == []
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,8 @@ def expand_multi_values(values: dict[str, Any]) -> dict[str, Any]:
     expanded: dict[str, Any] = {}
     for name, value in values.items():
         if isinstance(value, list):
-            for position, element in enumerate(value):
+            # An empty list clears the field: `<field>_0=` (a bare `<field>=` is ignored).
+            for position, element in enumerate(value or [""]):
                 expanded[f"{name}_{position}"] = element
         else:
             expanded[name] = value

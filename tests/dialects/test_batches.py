@@ -161,6 +161,10 @@ def test_multi_value_fields_are_expanded_to_numbered_names() -> None:
     }
 
 
+def test_an_empty_multi_value_list_is_sent_as_the_first_name_empty_which_clears_it() -> None:
+    assert expand_multi_values({"tags": [], "city": ""}) == {"tags_0": "", "city": ""}
+
+
 class ByOperationClient(FakeClient):
     """Answers each operation's calls from its own script (calls run in parallel)."""
 

@@ -132,10 +132,24 @@ def test_a_pardot_id_updates_that_prospect_only(pardot: Pardot) -> None:
     pardot.expect_calls(v5={UPDATE: 1})
 
 
-def test_an_unknown_pardot_id_is_rejected_with_code_3(pardot: Pardot) -> None:
-    result = pardot.sync([{"pardot_id": "999999", "city": "Oslo"}])
-    [reject] = result.rejects
-    assert (reject["code"], reject["field"]) == (3, "pardot_id")
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"pardot_id": "999999", "city": "Oslo"},
+        # With an email, v4's batchUpsert would create a prospect for the unknown id.
+        {"pardot_id": "999999", "email": "gone@x.com", "city": "Oslo"},
+        {"pardot_id": "0", "email": "zero@x.com"},  # a warehouse's 0 for "none" is no id
+    ],
+    ids=["without-email", "with-email", "zero"],
+)
+def test_an_unknown_pardot_id_is_rejected_with_code_3(
+    pardot: Pardot, record: dict[str, Any]
+) -> None:
+    for _ in range(2):
+        result = pardot.sync([record])
+        [reject] = result.rejects
+        assert (reject["code"], reject["field"]) == (3, "pardot_id")
+        assert "1 rejected" in result.summary and "0 updated" in result.summary
     assert pardot.unit.prospects() == []
 
 
