@@ -78,6 +78,8 @@ READ_ONLY_FIELDS: frozenset[str] = frozenset(
 V5_CUSTOM_SUFFIX = "__c"
 
 MAX_TEXT_LENGTH = 255
+# A value that leaves its field as Pardot has it, as null does (a blank flag).
+NOT_SENT: Any = object()
 MAX_LONG_TEXT_LENGTH = 65535
 MAX_EMAIL_LENGTH = 255
 
@@ -372,9 +374,12 @@ def _apply(placement: _Placement, traits: Mapping[str, Any], json_values: bool) 
             values[name] = value  # the common case, as _format_for_field would have it
             continue
         try:
-            values[name] = _format_for_field(target, path, value, json_values)
+            formatted = _format_for_field(target, path, value, json_values)
         except RecordError as error:
             errors.append(error)
+            continue
+        if formatted is not NOT_SENT:
+            values[name] = formatted
     for target, path, text in derived:
         try:
             values[target.name] = _format_for_field(target, path, text, json_values)
@@ -577,7 +582,10 @@ def _format_for_field(target: _Target, path: str, value: Any, json_values: bool)
 def _format_scalar(target: _Target, path: str, value: Any, json_values: bool) -> Any:
     # Blank text is how Pardot clears a field, whatever its type, so it is not "not a number".
     if isinstance(value, str) and not value.strip():
-        return ""
+        # Except a flag, which has no empty state: clearing is_do_not_email would turn an
+        # opt-out off because a CSV cell was empty (and v5 refuses "" for a boolean, record
+        # and all). A blank flag is left out, as null is.
+        return NOT_SENT if target.kind == "boolean" else ""
     if target.kind in ("integer", "number"):
         number = _parse_number(path, value)
         if target.kind == "integer" and number != number.to_integral_value():
@@ -593,7 +601,10 @@ def _format_scalar(target: _Target, path: str, value: Any, json_values: bool) ->
     if target.kind == "date":
         return _date_text(path, value)
 
-    formatted = _json_native(value, path) if json_values else _as_text(value, path)
+    # Text fields take text in every version: v5 refuses a JSON boolean for one, record and
+    # all, and the text is the same whichever version wrote it. Only v5's multi-value lists
+    # keep JSON values.
+    formatted = _json_native(value, path) if json_values and target.multi else _as_text(value, path)
     if isinstance(formatted, str):
         limit = MAX_LONG_TEXT_LENGTH if target.kind == "long_text" else MAX_TEXT_LENGTH
         if len(formatted) > limit:

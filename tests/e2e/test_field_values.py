@@ -62,3 +62,23 @@ def test_a_single_value_replaces_a_multi_value_fields_values(
     sync(unit, tmp_path, [{"email": "ann@x.com", "interests": "c"}])
 
     assert emulator.prospect(ann["id"])["interests"] == ["c"]
+
+
+def test_a_blank_flag_leaves_an_opt_out_as_it_is_and_a_boolean_goes_to_text_as_text(
+    unit: tuple[int, PardotEmulator], tmp_path: Path
+) -> None:
+    # v5 refused both records whole (154): "" for a boolean, a JSON boolean for a text field.
+    # v3/v4 took them, and the blank cleared the flag: an empty CSV cell turned an opt-out off.
+    _, emulator = unit
+    ann = emulator.add_prospect("ann@x.com", is_do_not_email=True, company="Old")
+    records = [
+        {"email": "ann@x.com", "is_do_not_email": "", "city": "Oslo"},
+        {"email": "bob@x.com", "company": True, "website": False},
+    ]
+
+    sync(unit, tmp_path, records)
+
+    after = emulator.prospect(ann["id"])
+    assert (after["is_do_not_email"], after["city"], after["company"]) == (True, "Oslo", "Old")
+    [bob] = [p for p in emulator.prospects() if p["email"] == "bob@x.com"]
+    assert (bob["company"], bob["website"]) == ("1", "0")
