@@ -56,11 +56,14 @@ class Candidate:
         cls, prospect: Mapping[str, Any], lookup_field: str | None, updated_key: str
     ) -> Candidate:
         """From a prospect as v4 (`updated_at`) or v5 (`updatedAt`) returns it."""
-        lookup = prospect.get(lookup_field) if lookup_field else None
+        value = prospect.get(lookup_field) if lookup_field else None
+        # Trimmed, as the record's value is (prepare._lookup_value): a value some other
+        # writer padded still finds its prospect, and blank counts as empty.
+        lookup = None if value is None else str(value).strip()
         return cls(
             id=int(prospect["id"]),
             email=prospect.get("email"),
-            lookup=None if lookup in (None, "") else str(lookup),
+            lookup=lookup or None,
             updated=str(prospect.get(updated_key) or ""),
         )
 

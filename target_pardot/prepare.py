@@ -179,26 +179,36 @@ def _prepare_one(
             lookup_value = check_unicode("userId", identify.user_id)
             fields[lookup_field] = lookup_value
         else:
-            value = fields.get(lookup_field)
-            if value in (None, "") or isinstance(value, list):
+            lookup_value = _lookup_value(fields, lookup_field)
+            if lookup_value is None:
                 raise RecordError(
                     lookup_field,
                     f"no value for lookup field {lookup_field}: the record needs a trait "
                     f"named {lookup_field} (or a Pardot id/fid) to find its prospect",
                 )
-            lookup_value = str(value)
     else:
         rules.require_identity(identify)
         if lookup_field:
             # Matched by its Pardot id or fid, it may still write a lookup value: a record
             # matched by that value finds its prospect after this one (the scan index and the
             # order of a batch's records follow it).
-            value = fields.get(lookup_field)
-            if value not in (None, "") and not isinstance(value, list):
-                lookup_value = str(value)
+            lookup_value = _lookup_value(fields, lookup_field)
     if not fields and identify.email is None and not lookup_value:
         raise RecordError(None, "nothing to write: the record has no prospect fields")
     return Prepared(identify=identify, fields=fields, lookup_value=lookup_value)
+
+
+def _lookup_value(fields: dict[str, Any], lookup_field: str) -> str | None:
+    """The record's lookup value, trimmed as every identifier is (a warehouse's padded CHAR
+    column would otherwise match nothing and make a duplicate); the field is written so too.
+    None when there is none. Pardot's side is trimmed alike (finder.Candidate)."""
+    value = fields.get(lookup_field)
+    if value is None or isinstance(value, list):
+        return None
+    text = str(value).strip()
+    if isinstance(value, str) and text != value:
+        fields[lookup_field] = text
+    return text or None
 
 
 def _safe_record(record: Any) -> dict[str, Any]:

@@ -157,6 +157,38 @@ def test_a_record_matched_by_pardot_id_carries_the_lookup_value_it_writes(
     assert by_lookup.lookup_value == "o2"
 
 
+def test_a_lookup_value_is_trimmed_and_written_trimmed_and_a_blank_one_is_none(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_config(
+        {
+            "business_unit_id": "0Uv000000000001AAA",
+            "access_token": "token",
+            "pardot_url": "http://127.0.0.1:1",
+            "api_version": 4,
+            "lookup_field": "org_id",
+        }
+    )
+    report = report_at(tmp_path / "rejects.jsonl")
+    batch = BatchPreparer(
+        "users",
+        settings=settings,
+        catalog=FieldCatalog.from_custom_fields([CustomField("org_id")]),
+        rules=V4Rules(),
+        report=report,
+    )
+    batch.add({"org_id": " o1  ", "email": "a@x.com"})
+    batch.add({"org_id": "   ", "email": "b@x.com"})
+    batch.add({"pardot_id": "7", "org_id": "o2 "})
+    report.rejects.close()
+
+    padded, by_id = batch.finish()
+    assert (padded.lookup_value, padded.fields["org_id"]) == ("o1", "o1")
+    assert (by_id.lookup_value, by_id.fields["org_id"]) == ("o2", "o2")
+    [line] = (tmp_path / "rejects.jsonl").read_text().splitlines()
+    assert json.loads(line)["field"] == "org_id"
+
+
 def test_a_user_id_that_is_not_unicode_text_is_refused_where_it_is_the_lookup_value(
     tmp_path: Path,
 ) -> None:

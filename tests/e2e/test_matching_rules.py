@@ -209,6 +209,30 @@ def test_lookup_by_trait_updates_the_match_and_creates_the_rest(
         pardot.expect_calls(v5={QUERY: queries, UPDATE: 1, CREATE: 1})
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_lookup_values_are_trimmed_on_both_sides_as_every_identifier_is(
+    pardot: Pardot, strategy: str
+) -> None:
+    # A warehouse's padded CHAR column made "org-2 " match nothing: a duplicate every record
+    # (the userId was trimmed, a trait was not). A value padded in Pardot matches too.
+    unit = pardot.unit
+    padded_in_record = unit.add_prospect(email="kim@x.com", org_id="org-2")
+    padded_in_pardot = unit.add_prospect(email="lee@x.com", org_id=" org-3  ")
+    result = pardot.sync(
+        [
+            {"email": "kim@x.com", "org_id": "org-2   ", "city": "Oslo"},
+            {"email": "lee@x.com", "org_id": "org-3", "city": "Rome"},
+        ],
+        lookup_field="org_id",
+        lookup_strategy=strategy,
+    )
+    assert "0 created, 2 updated" in result.summary, result.summary
+    assert len(unit.prospects()) == 2
+    kim, lee = unit.prospect(padded_in_record["id"]), unit.prospect(padded_in_pardot["id"])
+    assert (kim["city"], kim["org_id"]) == ("Oslo", "org-2")  # written trimmed
+    assert (lee["city"], lee["org_id"]) == ("Rome", "org-3")
+
+
 def test_lookup_by_user_id_matches_and_writes_the_user_id(pardot: Pardot) -> None:
     unit = pardot.unit
     known = unit.add_prospect(email="lee@x.com", org_id="user-7")
