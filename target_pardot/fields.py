@@ -711,24 +711,32 @@ def _parse_boolean(path: str, value: Any) -> bool:
 
 
 def _date_text(path: str, value: Any) -> str:
-    if isinstance(value, (dt.datetime, dt.date)):
+    """A date field's value as YYYY-MM-DD, the one form every Pardot date parser takes.
+
+    ISO 8601 text in any form Python reads (20240131, 2024-W05-3, a date-time) is sent as its
+    calendar date as written, without time-zone conversion: v4 drops a date it cannot parse
+    without a word (the notes), and a date-time would be read in the account's time zone,
+    which can move it a day.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        text = value.strip()
-        if _is_iso_date(text):
-            return text
+        parsed = _iso_date(value.strip())
+        if parsed is not None:
+            return parsed.isoformat()
     raise RecordError(path, f"expected a date (YYYY-MM-DD or ISO 8601), got {value!r}")
 
 
-def _is_iso_date(text: str) -> bool:
+def _iso_date(text: str) -> dt.date | None:
     try:
-        dt.date.fromisoformat(text)
-        return True
+        return dt.date.fromisoformat(text)
     except ValueError:
         pass
     try:
         # Python 3.10's parser does not know the "Z" suffix that most exports use.
-        dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        return True
+        moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
-        return False
+        return None
+    return moment.date()

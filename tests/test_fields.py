@@ -556,11 +556,15 @@ def test_prospect_flags_reject_anything_else(value: Any) -> None:
     ("value", "expected"),
     [
         (dt.date(2024, 6, 30), "2024-06-30"),
-        (dt.datetime(2024, 6, 30, 12, 0, tzinfo=UTC), "2024-06-30T12:00:00+00:00"),
+        (dt.datetime(2024, 6, 30, 12, 0, tzinfo=UTC), "2024-06-30"),
         ("2024-06-30", "2024-06-30"),
         (" 2024-06-30 ", "2024-06-30"),
-        ("2024-06-30T12:00:00Z", "2024-06-30T12:00:00Z"),
-        ("2024-06-30T12:00:00+02:00", "2024-06-30T12:00:00+02:00"),
+        ("20240630", "2024-06-30"),
+        ("2024-W26-7", "2024-06-30"),
+        ("2024-06-30T12:00:00Z", "2024-06-30"),
+        ("2024-06-30 12:00", "2024-06-30"),
+        # The date as written: converting to UTC (or the account's zone) would move it a day.
+        ("2024-06-30T23:30:00-05:00", "2024-06-30"),
     ],
 )
 @pytest.mark.parametrize("json_values", [False, True])

@@ -31,7 +31,13 @@ from target_pardot.dialects.base import (
     update_by_pardot_id,
     v4_identity,
 )
-from target_pardot.dialects.batches import BatchWriter, WriteItem, apply_outcome, write_resolving
+from target_pardot.dialects.batches import (
+    BatchOutcome,
+    BatchWriter,
+    WriteItem,
+    apply_outcome,
+    write_resolving,
+)
 from target_pardot.dialects.customfields import load_v34_catalog, probe_v34_prospects
 from target_pardot.dialects.importing import ImportWriter
 from target_pardot.dialects.imports_state import ImportLedger
@@ -48,6 +54,7 @@ from target_pardot.settings import Settings
 
 QUERY_PAGE = 200
 NOT_FOUND_BY_EMAIL = 4
+ARCHIVED = 132  # "Prospect is archived": in the recycle bin
 
 
 class V4Source:
@@ -217,10 +224,36 @@ class V4Dialect:
             max_rounds=settings.max_retries,
             by_id=None if update_only else "batchUpdate",
         )
+        if not update_only:
+            outcome = self._restoring_binned(outcome, since)
         for item, _result in outcome.applied:
             if id(item.group) in claiming:
                 report.claimed(stream=item.group.stream)
         apply_outcome(outcome, report, self._tools.on_applied, self.finder)
+
+    def _restoring_binned(self, outcome: BatchOutcome, since: int) -> BatchOutcome:
+        """Updates by id that batchUpdate refused because their prospect is in the recycle bin
+        (132), sent again with batchUpsert, which restores and updates it as upsert mode
+        always did (and the import's restoreDeleted does). Rare: one more call when it
+        happens."""
+        binned = [
+            item
+            for item, error in outcome.failed
+            if error.code == ARCHIVED and item.prospect_id is not None
+        ]
+        if not binned:
+            return outcome
+        outcome.failed = [(i, e) for i, e in outcome.failed if not any(i is b for b in binned)]
+        outcome.merge(
+            write_resolving(
+                self._writer,
+                "batchUpsert",
+                binned,
+                resolve_lost=lambda lost: self._resolve_lost(lost, since),
+                max_rounds=self._tools.settings.max_retries,
+            )
+        )
+        return outcome
 
     def _applied_by_import(self, step: Step, result: Result) -> None:
         """What api mode keeps after a write: skip_unchanged's record of what Pardot holds and

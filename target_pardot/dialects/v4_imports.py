@@ -24,10 +24,12 @@ empty cell would clear the field) and overwrite true. restoreDeleted is what api
 would do with a prospect in the recycle bin: batchUpsert (sync_mode upsert) restores and
 updates it, batchUpdate (update_only) refuses it.
 
-A row Pardot refuses because no prospect has its id or Salesforce id goes through the API after
-all in sync_mode upsert: v4 batchUpsert creates a prospect for such a record when it has an
-email (and refuses it, with its own code, when it has none), and the write method must not
-change what a record does.
+A row Pardot refuses because no prospect has its Salesforce id goes through the API after all
+in sync_mode upsert: v4 batchUpsert creates a prospect for such a record when it has an email
+(and refuses it, with its own code, when it has none), and the write method must not change
+what a record does. A row whose Pardot id no prospect has is a reject, as in api mode, which
+updates by id with batchUpdate (v4.py): batchUpsert would make a new prospect for it on every
+run.
 """
 
 from __future__ import annotations
@@ -145,7 +147,8 @@ class V4ImportRows:
         return Row(step, UPDATE_IMPORT, cells, self._names.shared(names))
 
     def through_api_after(self, row: Row, reason: str) -> bool:
-        # batchUpdate (update_only) refuses an unknown id as the import did: a reject.
-        if self._settings.sync_mode == "update_only":
+        # An id Pardot does not know is refused by api mode too (batchUpdate, in every
+        # sync_mode): a reject. So is an unknown fid in update_only.
+        if self._settings.sync_mode == "update_only" or row.step.prospect_id is not None:
             return False
         return code_for_message(reason) in NO_SUCH_PROSPECT

@@ -113,21 +113,29 @@ def test_steps_a_v4_row_cannot_express_go_through_the_api(step: Step) -> None:
 
 
 @pytest.mark.parametrize(
-    ("sync_mode", "reason", "through_api"),
+    ("sync_mode", "by", "reason", "through_api"),
     [
-        ("upsert", "Invalid prospect ID: no prospect has id 404", True),
-        ("upsert", "Invalid prospect fid: no prospect has Salesforce id 00Q1", True),
-        ("upsert", "Prospect is archived: the import does not restore deleted prospects", False),
-        ("upsert", "Invalid number entered for field seats", False),
-        ("upsert", "Prospect ID and FID do not match", False),
-        ("update_only", "Invalid prospect ID: no prospect has id 404", False),
+        # api mode refuses an unknown Pardot id too (batchUpdate): never a new prospect.
+        ("upsert", "id", "Invalid prospect ID: no prospect has id 404", False),
+        # batchUpsert creates a prospect for an unknown fid when the record has an email.
+        ("upsert", "fid", "Invalid prospect fid: no prospect has Salesforce id 00Q1", True),
+        (
+            "upsert",
+            "id",
+            "Prospect is archived: the import does not restore deleted prospects",
+            False,
+        ),
+        ("upsert", "id", "Invalid number entered for field seats", False),
+        ("upsert", "id", "Prospect ID and FID do not match", False),
+        ("update_only", "fid", "Invalid prospect fid: no prospect has Salesforce id 00Q1", False),
     ],
 )
 def test_rows_for_prospects_pardot_does_not_have_go_through_the_api_where_it_may_create(
-    sync_mode: str, reason: str, through_api: bool
+    sync_mode: str, by: str, reason: str, through_api: bool
 ) -> None:
     rows = V4ImportRows(settings(sync_mode=sync_mode))
-    row = rows.row_for(by_id(404, "a@x.com", city="A"))
+    step = by_id(404, "a@x.com", city="A") if by == "id" else by_fid(FID, city="A")
+    row = rows.row_for(step)
     assert row is not None
     assert rows.through_api_after(row, reason) is through_api
 
@@ -233,16 +241,16 @@ def test_updates_are_imported_and_the_rest_is_handed_back_for_the_api(
         by_id(one["id"], "one@x.com", city="By id"),
         by_fid(FID, city="By fid"),
         by_id(gone["id"], city="Restored"),  # batchUpsert would restore it too
-        by_id(999999, "new@x.com", city="Unknown id"),  # batchUpsert would create it
+        by_id(999999, "new@x.com", city="Unknown id"),  # refused, as batchUpdate would
         create("c@x.com", city="Created"),
         by_id(one["id"], phone=""),  # clears: only the API can say so
     ]
     left = writer.writer.write(steps)
-    assert left == [steps[4], steps[5], steps[3]]
+    assert left == [steps[4], steps[5]]
     (job,) = emulator.imports()
     assert (job["api"], job["rows"], job["status"]) == ("v4", 4, "Complete")
-    assert writer.counts() == {"updated": 3}
-    assert writer.rejects() == []
+    assert writer.counts() == {"updated": 3, "rejected": 1}
+    assert [(r["field"], r["code"]) for r in writer.rejects()] == [("pardot_id", 3)]
     assert [step for step, _ in writer.applied] == steps[:3]
     held = {p["id"]: (p["city"], p["is_archived"]) for p in emulator.prospects(True)}
     assert held[one["id"]] == ("By id", False)

@@ -174,7 +174,7 @@ def test_a_record_pardot_rejected_is_sent_again_by_the_next_run(
     calls = Calls(emulator)
     second = sync(emulator, tmp_path, records, api_version=4)
     assert counts(second.summary) == {"created": 0, "updated": 0, "rejected": 1, "unchanged": 1}
-    assert calls.by_endpoint().get("v4.prospect.batchUpsert") == 1
+    assert calls.by_endpoint().get("v4.prospect.batchUpdate") == 1  # updates by id
     assert [reject["record"]["pardot_id"] for reject in second.rejects] == ["999999"]
 
 

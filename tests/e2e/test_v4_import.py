@@ -126,11 +126,11 @@ def mixed_records(emulator: PardotEmulator) -> list[dict[str, Any]]:
         {"pardot_id": str(ids["by-id-2@example.com"]), "city": ""},  # clears: through the API
         {"pardot_id": str(ids["by-id-3@example.com"]), "pardot_fid": fid(3)},  # 81, API
         {"pardot_id": str(ids["gone@example.com"]), "city": "Restored"},  # batchUpsert restores
-        # batchUpsert creates a prospect for an id or fid nobody has when there is an email...
+        # An id nobody has is refused (batchUpdate), email or not: never a new prospect...
         {"pardot_id": "999999", "email": "from-unknown-id@example.com", "city": "New"},
-        {"pardot_fid": "00Q999999999999", "email": "from-unknown-fid@example.com"},
-        # ...and refuses it when there is none.
         {"pardot_id": "999998", "city": "Nobody has this id"},
+        # ...while batchUpsert creates a prospect for a fid nobody has when there is an email.
+        {"pardot_fid": "00Q999999999999", "email": "from-unknown-fid@example.com"},
         {"email": "p1@example.com", "city": "Merged with the earlier p1 record"},
     ]
     return records
@@ -408,11 +408,14 @@ def test_auto_imports_only_batches_with_more_updates_than_the_threshold(
     small = updates_and_creates(emulator, 30, 100)  # 130 records, but only 30 updates
     sync(emulator, tmp_path, small, write_method="auto", import_threshold=50)
     assert import_calls(emulator) == {}
-    assert emulator.call_counts["v4.prospect.batchUpsert"] == 3  # 130 records, 50 a call
+    # 130 records, 50 a call: the 30 updates by id in one batchUpdate, the 100 creates in two
+    # batchUpserts.
+    calls = emulator.call_counts
+    assert (calls["v4.prospect.batchUpdate"], calls["v4.prospect.batchUpsert"]) == (1, 2)
 
     ids = [emulator.add_prospect(f"big{n}@example.com")["id"] for n in range(80)]
     large = [{"pardot_id": str(prospect_id), "city": "Auto"} for prospect_id in ids]
     sync(emulator, tmp_path, large, write_method="auto", import_threshold=50)
     assert import_calls(emulator)["create"] == 1
-    assert emulator.call_counts["v4.prospect.batchUpsert"] == 3
+    assert emulator.call_counts["v4.prospect.batchUpsert"] == 2  # none more: imported
     assert {p["city"] for p in emulator.prospects() if p["email"].startswith("big")} == {"Auto"}
