@@ -140,10 +140,19 @@ class RejectFile:
         except ValueError:
             line = json.dumps(json_safe(entry), default=str, ensure_ascii=False)
         with self._lock:
-            if self._handle is None:
-                self._handle = self._open()
-            self._handle.write(line + "\n")
-            self._handle.flush()
+            try:
+                if self._handle is None:
+                    self._handle = self._open()
+                self._handle.write(line + "\n")
+                self._handle.flush()
+            except OSError as error:
+                # A stop naming the file and the setting, not a traceback: the exception being
+                # handled may be a RecordError quoting the record's email.
+                raise TargetPardotError(
+                    f"the reject file {self.path} cannot be written ({error.strerror or error}); "
+                    "point reject_dir (or reject_file) at a writable place with room. What it "
+                    "was to record is not passed by STATE: the next run sends it again."
+                ) from None
 
     def _open(self) -> Any:
         directory = os.path.dirname(self.path)

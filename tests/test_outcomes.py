@@ -166,3 +166,21 @@ def test_the_summary_names_rejects_made_before_any_call_in_words(tmp_path: Path)
     text = report.summary({})
     assert "rejects by Pardot code (refused before any call: 1)" in text
     assert "(none: " not in text
+
+
+def test_a_reject_file_that_cannot_be_written_stops_the_run_naming_it_not_the_record(
+    tmp_path: Path,
+) -> None:
+    # Before: an OSError traceback, chained to the RecordError that quoted the email.
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    rejects = RejectFile(str(blocker / "rejects.jsonl"))
+    rejection = Rejection("users", {"email": "bad-342"}, "email: 'bad-342' needs an @", "email")
+
+    with pytest.raises(TargetPardotError) as stopped:
+        rejects.write(rejection)
+
+    message = str(stopped.value)
+    assert f"the reject file {blocker / 'rejects.jsonl'} cannot be written" in message
+    assert "reject_dir" in message and "bad-342" not in message
+    assert stopped.value.__cause__ is None and stopped.value.__suppress_context__
