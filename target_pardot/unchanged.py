@@ -39,17 +39,21 @@ run sends those records again, which is safe.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from target_pardot.errors import SettingsError
+from target_pardot.errors import SettingsError, TargetPardotError
 from target_pardot.matching import Group, Identity
+
+logger = logging.getLogger(__name__)
 
 # Remembered fingerprints are committed at the latest when this many are waiting, so that a
 # long batch (v5: one call per record) does not hold many confirmed writes unrecorded.
@@ -196,7 +200,7 @@ class FingerprintStore:
     def lookup(self, keys: Iterable[bytes]) -> dict[bytes, bytes]:
         """The stored fingerprint of each key that has one (remembered ones included)."""
         wanted = list(dict.fromkeys(keys))
-        with self._lock:
+        with self._using():
             found: dict[bytes, bytes] = self._select_in(
                 "SELECT key, fingerprint FROM applied", "key", wanted
             )
@@ -207,7 +211,7 @@ class FingerprintStore:
 
     def owners(self, names: Iterable[int]) -> dict[int, int]:
         """Of these names, those touched in this run: name -> owner (see `touch`)."""
-        with self._lock:
+        with self._using():
             return self._select_in(
                 "SELECT name, owner FROM touched", "name", list(dict.fromkeys(names))
             )
@@ -227,7 +231,7 @@ class FingerprintStore:
         rows = list(owned)
         if not rows:
             return
-        with self._lock:
+        with self._using():
             self._db.executemany("INSERT OR REPLACE INTO touched (name, owner) VALUES (?, ?)", rows)
             # Only the temporary table changed: nothing waits on the main file's disk.
             self._db.commit()
@@ -237,7 +241,7 @@ class FingerprintStore:
         doomed = list(dict.fromkeys(keys))
         if not doomed:
             return
-        with self._lock:
+        with self._using():
             for key in doomed:
                 self._pending.pop(key, None)
             self._db.executemany("DELETE FROM applied WHERE key = ?", [(key,) for key in doomed])
@@ -245,14 +249,14 @@ class FingerprintStore:
 
     def remember(self, key: bytes, value: bytes) -> None:
         """Pardot confirmed this write; it is committed by the next flush."""
-        with self._lock:
+        with self._using():
             self._pending[key] = value
             full = len(self._pending) >= FLUSH_EVERY
         if full:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
+        with self._using():
             if not self._pending:
                 return
             rows = list(self._pending.items())
@@ -263,9 +267,30 @@ class FingerprintStore:
             self._pending.clear()
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        except TargetPardotError as error:
+            # The run has ended (a failure of the store during it stopped it, and was
+            # reported): what could not be written is only sent again by the next run.
+            logger.warning("%s", error)
+        finally:
+            with self._lock:
+                self._db.close()
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        """The lock, and what SQLite or the disk refuses during the run (a read-only or full
+        disk, a damaged file) as a stop naming the store, not a traceback."""
         with self._lock:
-            self._db.close()
+            try:
+                yield
+            except (OSError, sqlite3.Error) as error:
+                raise SettingsError(
+                    f"skip_unchanged_store {self.path} failed during the run: {error}. "
+                    "Fingerprints not yet written are not kept, so the next run sends their "
+                    "records again. Point skip_unchanged_store at a writable file with room, "
+                    "or delete a damaged one (the next run then sends every record once)."
+                ) from None
 
 
 class SkipUnchanged:

@@ -223,3 +223,32 @@ def test_the_lookup_value_an_id_record_writes_is_fingerprinted_once_in_its_field
     before = fingerprint(by_id)
     by_id.lookup_value = "o1"
     assert fingerprint(by_id) == before
+
+
+class _RefusingDatabase:
+    """A connection whose file went read-only, full or damaged after it was opened."""
+
+    def execute(self, *args: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    executemany = execute
+
+    def commit(self) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_store_that_fails_during_the_run_stops_it_naming_the_store(tmp_path: Path) -> None:
+    # Before: a raw sqlite3 traceback, with no summary and no 'stopped:' line.
+    store = FingerprintStore(str(tmp_path / "u.sqlite"))
+    store._db = _RefusingDatabase()  # type: ignore[assignment]
+    store.remember(b"k" * 32, b"f" * 32)
+
+    for failing in (lambda: store.lookup([b"k" * 32]), store.flush):
+        with pytest.raises(SettingsError) as stopped:
+            failing()
+        assert f"skip_unchanged_store {store.path} failed during the run" in str(stopped.value)
+        assert stopped.value.__suppress_context__
+    store.close()  # the run has ended: what could not be written is only logged
