@@ -126,28 +126,31 @@ class V4Rules:
         V4Dialect.require_identity(self, identify)  # type: ignore[arg-type]
 
 
+def v4_lookup_batch(report: RunReport, **settings: object) -> BatchPreparer:
+    """A v4 batch matched by the custom field org_id (lookup_field)."""
+    config = {
+        "business_unit_id": "0Uv000000000001AAA",
+        "access_token": "token",
+        "pardot_url": "http://127.0.0.1:1",
+        "api_version": 4,
+        "lookup_field": "org_id",
+        **settings,
+    }
+    return BatchPreparer(
+        "users",
+        settings=Settings.from_config(config),
+        catalog=FieldCatalog.from_custom_fields([CustomField("org_id")]),
+        rules=V4Rules(),
+        report=report,
+    )
+
+
 def test_a_record_matched_by_pardot_id_carries_the_lookup_value_it_writes(
     tmp_path: Path,
 ) -> None:
     """Its prospect is the one a later record of that value finds: the run orders them, and
     the scan index learns the new value."""
-    settings = Settings.from_config(
-        {
-            "business_unit_id": "0Uv000000000001AAA",
-            "access_token": "token",
-            "pardot_url": "http://127.0.0.1:1",
-            "api_version": 4,
-            "lookup_field": "org_id",
-        }
-    )
-    catalog = FieldCatalog.from_custom_fields([CustomField("org_id")])
-    batch = BatchPreparer(
-        "users",
-        settings=settings,
-        catalog=catalog,
-        rules=V4Rules(),
-        report=report_at(tmp_path / "rejects.jsonl"),
-    )
+    batch = v4_lookup_batch(report_at(tmp_path / "rejects.jsonl"))
     batch.add({"pardot_id": "7", "email": "a@x.com", "org_id": "o1"})
     batch.add({"pardot_id": "8", "email": "b@x.com"})  # writes none: needs none
     batch.add({"org_id": "o2", "email": "c@x.com"})
@@ -160,23 +163,8 @@ def test_a_record_matched_by_pardot_id_carries_the_lookup_value_it_writes(
 def test_a_lookup_value_is_trimmed_and_written_trimmed_and_a_blank_one_is_none(
     tmp_path: Path,
 ) -> None:
-    settings = Settings.from_config(
-        {
-            "business_unit_id": "0Uv000000000001AAA",
-            "access_token": "token",
-            "pardot_url": "http://127.0.0.1:1",
-            "api_version": 4,
-            "lookup_field": "org_id",
-        }
-    )
     report = report_at(tmp_path / "rejects.jsonl")
-    batch = BatchPreparer(
-        "users",
-        settings=settings,
-        catalog=FieldCatalog.from_custom_fields([CustomField("org_id")]),
-        rules=V4Rules(),
-        report=report,
-    )
+    batch = v4_lookup_batch(report)
     batch.add({"org_id": " o1  ", "email": "a@x.com"})
     batch.add({"org_id": "   ", "email": "b@x.com"})
     batch.add({"pardot_id": "7", "org_id": "o2 "})
@@ -192,24 +180,8 @@ def test_a_lookup_value_is_trimmed_and_written_trimmed_and_a_blank_one_is_none(
 def test_a_user_id_that_is_not_unicode_text_is_refused_where_it_is_the_lookup_value(
     tmp_path: Path,
 ) -> None:
-    settings = Settings.from_config(
-        {
-            "business_unit_id": "0Uv000000000001AAA",
-            "access_token": "token",
-            "pardot_url": "http://127.0.0.1:1",
-            "api_version": 4,
-            "lookup_field": "org_id",
-            "use_user_id_as_lookup": True,
-        }
-    )
     report = report_at(tmp_path / "rejects.jsonl")
-    batch = BatchPreparer(
-        "users",
-        settings=settings,
-        catalog=FieldCatalog.from_custom_fields([CustomField("org_id")]),
-        rules=V4Rules(),
-        report=report,
-    )
+    batch = v4_lookup_batch(report, use_user_id_as_lookup=True)
     batch.add({"type": "identify", "userId": "u\udcfc", "traits": {"email": "a@x.com"}})
     batch.add({"type": "identify", "userId": "u2", "traits": {"email": "b@x.com"}})
     report.rejects.close()
