@@ -20,6 +20,8 @@ and STATE is not advanced past records that were not applied.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from target_pardot.api.codes import CONFIGURATION_HINTS, ErrorClass, classify
 
 
@@ -37,6 +39,17 @@ class AuthenticationError(TargetPardotError):
 
 class TransientError(TargetPardotError):
     """Retries were exhausted for a failure that is normally temporary."""
+
+
+class RunStopping(TargetPardotError):
+    """A call not sent because another failure is stopping the run (PardotClient.halt)."""
+
+
+def stopping_error(errors: Iterable[BaseException | None]) -> BaseException | None:
+    """Of calls' failures, the one to report: the cause, not a call it halted (RunStopping)."""
+    found = [error for error in errors if error is not None]
+    causes = [error for error in found if not isinstance(error, RunStopping)]
+    return (causes or found or [None])[0]
 
 
 class AmbiguousWriteError(TargetPardotError):

@@ -30,6 +30,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Iterable
 
+from target_pardot.errors import stopping_error
+
+# The reading (main) thread waits here for the background batches. A stop signal may be
+# delivered to any thread, and Python runs its handler in the main thread only once that
+# thread runs again: waits are bounded so the handler runs within this time, even while a
+# batch's calls are failing and backing off.
+_SIGNAL_POLL_SECONDS = 0.25
+
 
 class Pipeline:
     def __init__(self, capacity: int) -> None:
@@ -54,7 +62,7 @@ class Pipeline:
         held = list(keys)
         with self._changed:
             while self._no_room_for(size):
-                self._changed.wait()
+                self._changed.wait(_SIGNAL_POLL_SECONDS)
             self._raise_failure()
             self._records += size
             self._batches += 1
@@ -71,7 +79,7 @@ class Pipeline:
         prepared only to wait in memory behind the batches being written."""
         with self._changed:
             while self._no_room_for(size):
-                self._changed.wait()
+                self._changed.wait(_SIGNAL_POLL_SECONDS)
 
     def _no_room_for(self, size: int) -> bool:
         # Called holding the condition. Room for two batches of this size at least, so that
@@ -93,7 +101,7 @@ class Pipeline:
         wanted = list(keys)
         with self._changed:
             while self._error is None and self._held and any(k in self._held for k in wanted):
-                self._changed.wait()
+                self._changed.wait(_SIGNAL_POLL_SECONDS)
             self._raise_failure()
             released = self._released
             return bool(released) and any(key in released for key in wanted)
@@ -102,14 +110,14 @@ class Pipeline:
         """Until everything handed over is applied; raises the first failure, if any."""
         with self._changed:
             while self._batches:
-                self._changed.wait()
+                self._changed.wait(_SIGNAL_POLL_SECONDS)
             self._raise_failure()
 
     def settle(self) -> None:
         """Until nothing runs in the background, without raising: the run is ending anyway."""
         with self._changed:
             while self._batches:
-                self._changed.wait()
+                self._changed.wait(_SIGNAL_POLL_SECONDS)
 
     def _run(self, size: int, keys: list[Hashable], work: Callable[[], None]) -> None:
         error: BaseException | None = None
@@ -118,8 +126,8 @@ class Pipeline:
         except BaseException as exc:  # raised in the reading thread, see _raise_failure
             error = exc
         with self._changed:
-            if error is not None and self._error is None:
-                self._error = error
+            # The failure that stopped the run, not a call it halted (PardotClient.halt).
+            self._error = stopping_error((self._error, error))
             self._records -= size
             self._batches -= 1
             self._released.update(keys)
@@ -136,5 +144,5 @@ class Pipeline:
         if self._error is None:
             return
         while self._batches:
-            self._changed.wait()
+            self._changed.wait(_SIGNAL_POLL_SECONDS)
         raise self._error

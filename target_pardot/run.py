@@ -31,7 +31,7 @@ from target_pardot.api.client import PardotClient
 from target_pardot.dialects import DIALECTS, Dialect, RunTools
 from target_pardot.dialects.base import settle_unsent
 from target_pardot.dialects.batches import BATCH_LIMIT
-from target_pardot.errors import SettingsError
+from target_pardot.errors import RunStopping, SettingsError
 from target_pardot.fields import FieldCatalog
 from target_pardot.matching import Group, Identity, Layer, first_layer
 from target_pardot.outcomes import RejectFile, Result, RunReport
@@ -64,6 +64,9 @@ class PardotRun:
     def __init__(self, settings: Settings, *, client: PardotClient | None = None) -> None:
         self.settings = settings
         self.client = client or PardotClient(settings)
+        # The first failure that stops the run stops the calls still to be made: see
+        # PardotClient.halt.
+        self.client.halt_on_failure = True
         self.report = RunReport(
             RejectFile.for_settings(settings), settings.max_reject_ratio, dry_run=settings.dry_run
         )
@@ -145,7 +148,13 @@ class PardotRun:
             # first do not stop a batch that is mostly good.
             self.report.check_reject_ratio()
             if prepared:
-                self._hand_over(prepared)
+                try:
+                    self._hand_over(prepared)
+                except RunStopping:
+                    # A read here was halted by a batch's failure in the background: that
+                    # failure is what stopped the run (drain raises it).
+                    self.pipeline.drain()
+                    raise
             self.report.batch_done(batch.seen)
         finally:
             self.report.log_rejects()

@@ -159,7 +159,11 @@ class TargetPardot(Target):
             "Received %s: reading no more input; applying the records already read, then stopping",
             name,
         )
-        reader.stop()
+        if self._run is not None:
+            # Calls under way finish, but one that fails is not retried: a backoff of minutes
+            # would outlast the scheduler's patience (and end in SIGKILL).
+            self._run.client.stop_retrying()
+        reader.stop()  # last: while the reader waits for input, it raises into that wait
 
     def report_interruption(self, signum: int) -> None:
         """What a run stopped by a signal did, and what the next run does about the rest."""
@@ -202,6 +206,12 @@ class TargetPardot(Target):
             "STATE was not advanced past the records that were not applied; the next run "
             "sends them again."
         )
+        if self.stop_signal is not None:
+            self.logger.error(
+                "target-pardot interrupted by %s while Pardot calls were failing: they were "
+                "not retried further.",
+                signal.Signals(self.stop_signal).name,
+            )
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
@@ -271,7 +281,8 @@ def _with_exit_policy(callback: Callable[..., Any]) -> Callable[..., Any]:
             if target is None:
                 raise
             target.report_stop(error)
-            sys.exit(1)
+            # Told to stop, it stopped: a scheduler should see the signal's exit code.
+            sys.exit(1 if target.stop_signal is None else 128 + target.stop_signal)
         finally:
             target = _current_target.get()
             if target is not None:

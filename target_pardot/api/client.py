@@ -44,6 +44,9 @@ from target_pardot.api.transport import (
 from target_pardot.errors import (
     AmbiguousWriteError,
     AuthenticationError,
+    ConfigurationError,
+    QuotaExceededError,
+    RunStopping,
     SettingsError,
     TargetPardotError,
     TransientError,
@@ -56,6 +59,8 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 MAX_BACKOFF_SECONDS = 60.0
 USER_AGENT = "target-pardot"
+# What stops a run wherever it happens: with halt_on_failure, no further call is sent.
+_STOPPING_FAILURES = (TransientError, AuthenticationError, QuotaExceededError, ConfigurationError)
 
 
 @dataclass(frozen=True)
@@ -183,8 +188,27 @@ class PardotClient:
         )
         self._in_flight = threading.BoundedSemaphore(settings.max_concurrency)
         self._working_tokens: set[str] = set()
-        self._sleep = sleep
         self._backoff_factor = backoff_factor
+        # Set by the run: a failure that stops it (retries used up, credentials, quota...)
+        # halts the client, so the batch's other calls are not sent, each through its own
+        # retries, for minutes or hours before the run can report it.
+        self.halt_on_failure = False
+        self._halted: str | None = None
+        self._no_retries = threading.Event()
+        self._wake = threading.Event()  # cuts a backoff short
+        self._sleep = sleep if sleep is not time.sleep else self._wake.wait
+
+    def halt(self, reason: str) -> None:
+        """Send no call from now on; each raises RunStopping naming `reason`."""
+        if self._halted is None:
+            self._halted = reason
+        self._wake.set()
+
+    def stop_retrying(self) -> None:
+        """Retry no call from now on (the run was told to stop): calls under way finish or
+        fail, and a backoff under way ends now."""
+        self._no_retries.set()
+        self._wake.set()
 
     def close(self) -> None:
         self._transport.close()
@@ -288,7 +312,15 @@ class PardotClient:
 
     # the retry loop ---------------------------------------------------------------------------
 
-    def _call(
+    def _call(self, endpoint: str, method: str, path: str, **options: Any) -> ApiResponse:
+        try:
+            return self._call_retrying(endpoint, method, path, **options)
+        except _STOPPING_FAILURES as error:
+            if self.halt_on_failure:
+                self.halt(str(error))
+            raise
+
+    def _call_retrying(
         self,
         endpoint: str,
         method: str,
@@ -309,7 +341,15 @@ class PardotClient:
         refreshes = 0
         failures = 0
         maybe_applied = False
+        last_problem = ""
         while True:
+            if self._halted is not None:
+                raise RunStopping(f"{endpoint} not sent: the run is stopping ({self._halted})")
+            if failures and self._no_retries.is_set():
+                raise TransientError(
+                    f"{endpoint} failed ({last_problem}) and was not retried: the run was "
+                    "told to stop"
+                )
             token = self._tokens.token()
             outcome = self._attempt(
                 endpoint, method, url, token, params, data, json, files, download, no_content
@@ -333,6 +373,7 @@ class PardotClient:
                 raise AmbiguousWriteError(endpoint, outcome.problem)
             maybe_applied = maybe_applied or outcome.maybe_applied
             failures += 1
+            last_problem = outcome.problem
             delay = backoff.full_jitter(next(delays))
             if outcome.retry_after is not None:
                 delay = max(delay, outcome.retry_after)

@@ -19,7 +19,13 @@ import backoff
 from target_pardot.api.client import PardotClient
 from target_pardot.api.codes import ErrorClass, classify, code_for_message, field_for
 from target_pardot.dialects.base import reject_group
-from target_pardot.errors import AmbiguousWriteError, PardotAPIError, RecordError, TransientError
+from target_pardot.errors import (
+    AmbiguousWriteError,
+    PardotAPIError,
+    RecordError,
+    TransientError,
+    stopping_error,
+)
 from target_pardot.finder import ProspectFinder
 from target_pardot.matching import Group
 from target_pardot.outcomes import Result, RunReport
@@ -65,8 +71,7 @@ class BatchOutcome:
         self.applied.extend(other.applied)
         self.failed.extend(other.failed)
         self.ambiguous.extend(other.ambiguous)
-        if self.error is None:
-            self.error = other.error
+        self.error = stopping_error((self.error, other.error))
 
 
 def expand_multi_values(values: dict[str, Any]) -> dict[str, Any]:

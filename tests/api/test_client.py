@@ -18,6 +18,7 @@ from target_pardot.errors import (
     ConfigurationError,
     PardotAPIError,
     QuotaExceededError,
+    RunStopping,
     TransientError,
 )
 from target_pardot.settings import Settings
@@ -84,6 +85,28 @@ def test_retries_are_bounded_and_the_error_says_what_kept_failing(make_emulator:
     with pytest.raises(TransientError, match=r"after 3 attempts.*HTTP 500"):
         read(client(emulator, max_retries=2))
     assert emulator.api_calls == 3
+
+
+def test_a_failure_that_stops_the_run_halts_the_calls_still_to_be_made(
+    make_emulator: Any,
+) -> None:
+    emulator = make_emulator(fail_every=1)
+    pardot = client(emulator, max_retries=1)
+    pardot.halt_on_failure = True
+    with pytest.raises(TransientError):
+        read(pardot)
+    with pytest.raises(RunStopping, match=r"not sent: the run is stopping \(.*still failing"):
+        read(pardot)
+    assert emulator.api_calls == 2  # the second call was never sent
+
+
+def test_a_client_told_to_stop_retrying_gives_up_after_one_failure(make_emulator: Any) -> None:
+    emulator = make_emulator(fail_every=1)
+    pardot = client(emulator, max_retries=6)
+    pardot.stop_retrying()
+    with pytest.raises(TransientError, match=r"HTTP 500.*not retried: the run was told to stop"):
+        read(pardot)
+    assert emulator.api_calls == 1
 
 
 def test_an_idempotent_write_is_retried_after_a_lost_answer(make_emulator: Any) -> None:

@@ -189,3 +189,42 @@ def test_refused_credentials_are_reported_once(emulator: PardotEmulator, tmp_pat
     assert "invalid_grant" in stop
     assert "Error initializing target sink" not in result.stderr
     assert emulator.api_calls == 0
+
+
+def test_a_call_that_stops_the_run_stops_the_calls_still_to_be_made(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    # Before: every other call of the batch (and of the batch behind it) went through its own
+    # retries before the run could stop: 398 calls and 100 s here, hours with the defaults.
+    emulator.queue_error(66, "v5.prospects.upsertLatestByEmail", 100_000)
+    config = target_config(
+        emulator, tmp_path, api_version=5, max_concurrency=1, max_retries=1, max_retry_seconds=2
+    )
+    result = run_target(config, singer_messages("users", people(200)), tmp_path)
+
+    assert result.returncode == 1, result.stderr[-3000:]
+    [stop] = stop_lines(result.stderr)
+    assert "upsertLatestByEmail still failing after 2 attempts" in stop  # the cause, not a halt
+    assert emulator.call_counts["v5.prospects.upsertLatestByEmail"] == 2
+    assert "200 records: 0 created" in result.summary
+    assert result.states == [] and "Traceback" not in result.stderr
+
+
+def test_sigterm_while_calls_back_off_stops_retrying_and_exits_143_at_once(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    # Before: the signal only stopped the reading; each failing call went on backing off (a
+    # minute a retry with the defaults), and the run ended with exit 1, or in SIGKILL.
+    emulator.queue_error(121, "v5.prospects.upsertLatestByEmail", 100_000)
+    config = target_config(emulator, tmp_path, api_version=5, batch_size_rows=5)
+    target = RunningTarget(config, tmp_path)
+    target.send(singer_messages("users", people(10))[:-1])  # no end of input: still reading
+    wait_for(lambda: "retry 2 in" in target.stderr)
+
+    started = time.monotonic()
+    assert target.terminate() == 143
+    assert time.monotonic() - started < 10
+    stderr = target.stderr
+    assert "not retried: the run was told to stop" in stderr
+    assert "interrupted by SIGTERM while Pardot calls were failing" in stderr
+    assert target.states == [] and "Traceback" not in stderr

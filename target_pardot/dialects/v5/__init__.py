@@ -56,7 +56,7 @@ from target_pardot.dialects.v5.bodies import field_of
 from target_pardot.dialects.v5.imports import V5ImportApi, V5ImportRows
 from target_pardot.dialects.v5.source import V5Source
 from target_pardot.dialects.v5.writes import Outcome, V5Writes
-from target_pardot.errors import PardotAPIError, RecordError
+from target_pardot.errors import PardotAPIError, RecordError, stopping_error
 from target_pardot.fields import FieldCatalog
 from target_pardot.finder import FoundProspects, ProspectFinder
 from target_pardot.identify import Identify
@@ -192,10 +192,9 @@ class V5Dialect:
         futures = [self._tools.executor.submit(self._run, step) for step in calls]
         # Let every call finish before raising, so what the others applied is counted.
         wait(futures)
-        for future in futures:
-            error = future.exception()
-            if error is not None:
-                raise error
+        error = stopping_error(future.exception() for future in futures)
+        if error is not None:
+            raise error
 
     def _applied_by_import(self, step: Step, result: Result) -> None:
         """Keep what api mode keeps after a write: ids for identities, the scan index true,
