@@ -249,7 +249,7 @@ class FingerprintStore:
 
     def remember(self, key: bytes, value: bytes) -> None:
         """Pardot confirmed this write; it is committed by the next flush."""
-        with self._using():
+        with self._lock:  # no SQLite here: once per applied record
             self._pending[key] = value
             full = len(self._pending) >= FLUSH_EVERY
         if full:

@@ -173,7 +173,7 @@ class PardotClient:
         session: requests.Session | None = None,
         tokens: TokenSource | None = None,
         stats: CallStats | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         backoff_factor: float = 1.0,
     ) -> None:
         self.settings = settings
@@ -196,7 +196,7 @@ class PardotClient:
         self._halted: str | None = None
         self._no_retries = threading.Event()
         self._wake = threading.Event()  # cuts a backoff short
-        self._sleep = sleep if sleep is not time.sleep else self._wake.wait
+        self._sleep = sleep or self._wake.wait
 
     def halt(self, reason: str) -> None:
         """Send no call from now on; each raises RunStopping naming `reason`."""
@@ -209,6 +209,14 @@ class PardotClient:
         fail, and a backoff under way ends now."""
         self._no_retries.set()
         self._wake.set()
+
+    def pause_before_retry(self, delay: float, *, failure: str) -> None:
+        """The backoff before a retry, the client's own or a caller's (a batch's items that
+        failed transiently): cut short by `stop_retrying` or `halt`, after which the retry is
+        refused with TransientError (`failure` says what failed)."""
+        self._sleep(delay)
+        if self._no_retries.is_set():
+            raise TransientError(f"{failure} and was not retried: the run was told to stop")
 
     def close(self) -> None:
         self._transport.close()
@@ -341,15 +349,9 @@ class PardotClient:
         refreshes = 0
         failures = 0
         maybe_applied = False
-        last_problem = ""
         while True:
             if self._halted is not None:
                 raise RunStopping(f"{endpoint} not sent: the run is stopping ({self._halted})")
-            if failures and self._no_retries.is_set():
-                raise TransientError(
-                    f"{endpoint} failed ({last_problem}) and was not retried: the run was "
-                    "told to stop"
-                )
             token = self._tokens.token()
             outcome = self._attempt(
                 endpoint, method, url, token, params, data, json, files, download, no_content
@@ -373,7 +375,6 @@ class PardotClient:
                 raise AmbiguousWriteError(endpoint, outcome.problem)
             maybe_applied = maybe_applied or outcome.maybe_applied
             failures += 1
-            last_problem = outcome.problem
             delay = backoff.full_jitter(next(delays))
             if outcome.retry_after is not None:
                 delay = max(delay, outcome.retry_after)
@@ -386,7 +387,7 @@ class PardotClient:
             logger.info(
                 "%s failed (%s); retry %d in %.1fs", endpoint, outcome.problem, failures, delay
             )
-            self._sleep(delay)
+            self.pause_before_retry(delay, failure=f"{endpoint} failed ({outcome.problem})")
 
     def _attempt(
         self,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
@@ -99,13 +98,11 @@ class BatchWriter:
         *,
         version: int,
         executor: Executor,
-        sleep: Callable[[float], None] = time.sleep,
         backoff_factor: float = 1.0,
     ) -> None:
         self._client = client
         self._version = version
         self._executor = executor
-        self._sleep = sleep
         self._backoff_factor = backoff_factor
 
     def write(self, operation: str, items: list[WriteItem]) -> BatchOutcome:
@@ -195,7 +192,10 @@ class BatchWriter:
                         f"{len(retry)} items of a {operation} batch kept failing transiently: "
                         f"{errors.get(retry[0].key if self._version == 3 else '0', '')}"
                     )
-                self._sleep(backoff.full_jitter(next(delays)))
+                self._client.pause_before_retry(
+                    backoff.full_jitter(next(delays)),
+                    failure=f"{len(retry)} items of a {operation} batch failed transiently",
+                )
             pending = retry
         return outcome
 

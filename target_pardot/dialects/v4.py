@@ -42,7 +42,7 @@ from target_pardot.dialects.customfields import load_v34_catalog, probe_v34_pros
 from target_pardot.dialects.importing import ImportWriter
 from target_pardot.dialects.imports_state import ImportLedger
 from target_pardot.dialects.v4_imports import V4ImportApi, V4ImportRows
-from target_pardot.errors import PardotAPIError
+from target_pardot.errors import PardotAPIError, RecordError
 from target_pardot.fields import FieldCatalog
 from target_pardot.finder import Candidate, ProspectFinder
 from target_pardot.identify import Identify
@@ -236,14 +236,16 @@ class V4Dialect:
         (132), sent again with batchUpsert, which restores and updates it as upsert mode
         always did (and the import's restoreDeleted does). Rare: one more call when it
         happens."""
-        binned = [
-            item
-            for item, error in outcome.failed
-            if error.code == ARCHIVED and item.prospect_id is not None
-        ]
+        binned: list[WriteItem] = []
+        refused: list[tuple[WriteItem, RecordError]] = []
+        for item, error in outcome.failed:
+            if error.code == ARCHIVED and item.prospect_id is not None:
+                binned.append(item)
+            else:
+                refused.append((item, error))
         if not binned:
             return outcome
-        outcome.failed = [(i, e) for i, e in outcome.failed if not any(i is b for b in binned)]
+        outcome.failed = refused
         outcome.merge(
             write_resolving(
                 self._writer,

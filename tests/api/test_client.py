@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -107,6 +108,19 @@ def test_a_client_told_to_stop_retrying_gives_up_after_one_failure(make_emulator
     with pytest.raises(TransientError, match=r"HTTP 500.*not retried: the run was told to stop"):
         read(pardot)
     assert emulator.api_calls == 1
+
+
+def test_stop_retrying_cuts_a_backoff_short_and_refuses_the_retry() -> None:
+    pardot = PardotClient(
+        Settings.from_config(
+            {"business_unit_id": DEFAULT_CREDENTIALS["business_unit_id"], "access_token": "t"}
+        )
+    )  # the default pause: an interruptible wait
+    threading.Timer(0.2, pardot.stop_retrying).start()
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"^items failed and was not retried"):
+        pardot.pause_before_retry(60, failure="items failed")
+    assert time.monotonic() - started < 5
 
 
 def test_an_idempotent_write_is_retried_after_a_lost_answer(make_emulator: Any) -> None:

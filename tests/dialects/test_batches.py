@@ -32,6 +32,10 @@ class FakeClient:
         self.answers = list(answers)
         self.sent: list[Any] = []
         self.lost_before = False  # answers come from a retry after a lost answer
+        self.pauses: list[str] = []  # the backoffs the writer asked for, by what failed
+
+    def pause_before_retry(self, delay: float, *, failure: str) -> None:
+        self.pauses.append(failure)
 
     def v34(self, object_name: str, operation: str, **kwargs: Any) -> ApiResponse:
         self.sent.append(json.loads(kwargs["params"]["prospects"])["prospects"])
@@ -54,7 +58,6 @@ def writer(client: FakeClient, version: int = 4) -> BatchWriter:
         client,  # type: ignore[arg-type]
         version=version,
         executor=ThreadPoolExecutor(2),
-        sleep=lambda _: None,
     )
 
 
@@ -93,9 +96,26 @@ def test_only_the_items_that_failed_transiently_are_sent_again() -> None:
 
 def test_items_that_keep_failing_transiently_stop_the_run() -> None:
     busy = (200, {"errors": {"0": "You have exceeded your concurrent request limit"}})
-    outcome = writer(FakeClient(busy, busy, busy)).write("batchUpsert", [item("a@x")])
+    client = FakeClient(busy, busy, busy)
+    outcome = writer(client).write("batchUpsert", [item("a@x")])
     assert isinstance(outcome.error, TransientError)
     assert outcome.applied == []
+    assert len(client.pauses) == 2  # between the three rounds (max_retries 2)
+
+
+def test_items_failing_transiently_back_off_through_the_client_which_a_stop_cuts_short() -> None:
+    # The client's pause is where a stop signal ends a backoff and refuses the retry.
+    class StoppedClient(FakeClient):
+        def pause_before_retry(self, delay: float, *, failure: str) -> None:
+            raise TransientError(f"{failure} and was not retried: the run was told to stop")
+
+    busy = (200, {"errors": {"0": "You have exceeded your concurrent request limit"}})
+    client = StoppedClient(busy)
+    outcome = writer(client).write("batchUpsert", [item("a@x")])
+
+    assert isinstance(outcome.error, TransientError)
+    assert "1 items of a batchUpsert batch failed transiently" in str(outcome.error)
+    assert len(client.sent) == 1
 
 
 def test_what_other_calls_applied_is_kept_when_one_call_stops_the_run() -> None:
@@ -105,7 +125,6 @@ def test_what_other_calls_applied_is_kept_when_one_call_stops_the_run() -> None:
         client,  # type: ignore[arg-type]
         version=4,
         executor=ThreadPoolExecutor(1),  # calls in order: the second one fails
-        sleep=lambda _: None,
     ).write("batchUpsert", [item(f"{n}@x") for n in range(150)])
     assert outcome.error is quota
     assert len(outcome.applied) == 100
