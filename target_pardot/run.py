@@ -98,7 +98,9 @@ class PardotRun:
         self.unchanged: SkipUnchanged | None = None
         if settings.skip_unchanged:
             self.unchanged = SkipUnchanged(
-                FingerprintStore(settings.skip_unchanged_store),
+                FingerprintStore(
+                    settings.skip_unchanged_store, business_unit_id=settings.business_unit_id
+                ),
                 business_unit_id=settings.business_unit_id,
                 version=dialect_class.version,
                 full_resync=settings.full_resync,

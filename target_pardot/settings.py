@@ -308,7 +308,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         th.StringType,
         description="SQLite file of the skip_unchanged fingerprints (hashes only, no emails). "
         "Default .meltano/target-pardot/unchanged.sqlite in the Meltano project "
-        "(MELTANO_PROJECT_ROOT), else target-pardot-unchanged.sqlite in the working directory.",
+        "(MELTANO_PROJECT_ROOT), else target-pardot-unchanged.sqlite in the working directory. "
+        "A run locks it for its business unit, and a second run of that unit at the same "
+        "time stops.",
     ),
     th.Property(
         "full_resync",

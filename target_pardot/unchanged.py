@@ -35,6 +35,14 @@ memory: a run may send millions.
 
 A run killed between a confirmation and the next flush loses those fingerprints only: the next
 run sends those records again, which is safe.
+
+Two runs writing one business unit through one store at the same time would break the promise:
+each remembers what it wrote, in whichever order their confirmations arrive, while Pardot keeps
+whichever write came last; a later run would then skip records Pardot no longer holds, for good.
+So a run holds the store's lock for its business unit (a `.lock` file beside it) from start to
+end, and a second run stops before reading a record. Runs of other business units may share
+the file (its keys name the unit; SQLite serialises their writes): the default store is shared
+by every loader of a Meltano project.
 """
 
 from __future__ import annotations
@@ -48,10 +56,15 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from target_pardot.errors import SettingsError, TargetPardotError
 from target_pardot.matching import Group, Identity
+
+try:  # POSIX; elsewhere two runs sharing a store are not detected
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -165,18 +178,61 @@ def split_unchanged(
 class FingerprintStore:
     """The fingerprints in a SQLite file (WAL mode), shared by every thread of the run."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, business_unit_id: str) -> None:
         self.path = os.path.abspath(path)
+        self.business_unit_id = business_unit_id
         self._lock = threading.Lock()
         self._pending: dict[bytes, bytes] = {}
+        self._claim: IO[bytes] | None = None
+        # Before any record is read: a run that cannot keep its promise stops at once.
         try:
+            self._claim = self._take_claim()
             self._db = self._open()
         except (OSError, sqlite3.Error) as error:
-            # Before any record is read: a run that cannot keep its promise stops at once.
+            self._release_claim()
             raise SettingsError(
                 f"skip_unchanged_store {self.path} cannot be used: {error}. Point "
                 "skip_unchanged_store at a writable file, or turn skip_unchanged off."
             ) from None
+
+    @property
+    def claim_path(self) -> str:
+        """The lock file a run holds while it uses the store for its business unit."""
+        return f"{self.path}.{self.business_unit_id}.lock"
+
+    def _take_claim(self) -> IO[bytes] | None:
+        if fcntl is None:  # pragma: no cover
+            return None
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        descriptor = os.open(self.claim_path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Held open for the rest of the run: closing it (or the process ending, however it
+        # ends) releases the lock, so a killed run never leaves the store locked.
+        handle = os.fdopen(descriptor, "rb+", buffering=0)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise SettingsError(
+                f"another target-pardot run is using skip_unchanged_store {self.path} for "
+                f"business unit {self.business_unit_id} (it holds {self.claim_path}). Two runs "
+                "writing one business unit at once would each remember what it wrote while "
+                "Pardot keeps the last write, and later runs would skip records Pardot no "
+                "longer holds. Run them one after the other (a job's tasks run in sequence); "
+                "loaders that write different prospects may instead each have their own "
+                "skip_unchanged_store."
+            ) from None
+        except OSError:
+            handle.close()
+            raise
+        return handle
+
+    def _release_claim(self) -> None:
+        if self._claim is not None:
+            with contextlib.suppress(OSError):
+                self._claim.close()
+            self._claim = None
 
     def _open(self) -> sqlite3.Connection:
         directory = os.path.dirname(self.path)
@@ -276,6 +332,8 @@ class FingerprintStore:
         finally:
             with self._lock:
                 self._db.close()
+            # Only once everything the run confirmed is written: the next run reads it.
+            self._release_claim()
 
     @contextlib.contextmanager
     def _using(self) -> Iterator[None]:

@@ -79,7 +79,7 @@ def test_split_skips_only_groups_whose_fingerprint_is_stored() -> None:
 
 def test_untrusted_groups_are_all_sent_and_their_fingerprints_forgotten(tmp_path: Path) -> None:
     skip = SkipUnchanged(
-        FingerprintStore(str(tmp_path / "u.sqlite")),
+        FingerprintStore(str(tmp_path / "u.sqlite"), business_unit_id=BU),
         business_unit_id=BU,
         version=4,
         full_resync=False,
@@ -96,7 +96,7 @@ def test_untrusted_groups_are_all_sent_and_their_fingerprints_forgotten(tmp_path
 
 def skipper(tmp_path: Path) -> SkipUnchanged:
     return SkipUnchanged(
-        FingerprintStore(str(tmp_path / "u.sqlite")),
+        FingerprintStore(str(tmp_path / "u.sqlite"), business_unit_id=BU),
         business_unit_id=BU,
         version=4,
         full_resync=False,
@@ -159,7 +159,7 @@ def test_the_store_commits_what_was_remembered_and_forgets_before_a_resend(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "deep" / "unchanged.sqlite"
-    store = FingerprintStore(str(path))
+    store = FingerprintStore(str(path), business_unit_id=BU)
     store.remember(b"k" * 16, b"f" * 16)
     # Looked up before the flush: the batch after this one sees it already.
     assert store.lookup([b"k" * 16, b"x" * 16]) == {b"k" * 16: b"f" * 16}
@@ -168,7 +168,7 @@ def test_the_store_commits_what_was_remembered_and_forgets_before_a_resend(
     store.forget([b"j" * 16])
     store.close()
 
-    reopened = FingerprintStore(str(path))
+    reopened = FingerprintStore(str(path), business_unit_id=BU)
     assert reopened.lookup([b"k" * 16, b"j" * 16]) == {b"k" * 16: b"f" * 16}
     reopened.forget([b"k" * 16])
     # Committed at once: another connection (the next run) no longer sees it.
@@ -182,7 +182,7 @@ def test_the_store_commits_what_was_remembered_and_forgets_before_a_resend(
 
 def test_the_store_holds_hashes_not_emails(tmp_path: Path) -> None:
     path = tmp_path / "unchanged.sqlite"
-    store = FingerprintStore(str(path))
+    store = FingerprintStore(str(path), business_unit_id=BU)
     item = fingerprinted([group(Identity("email", "secret.person@x.com"), city="Oslo")], BU, 3)[0]
     assert item.key is not None
     store.remember(item.key, item.fingerprint)
@@ -192,7 +192,7 @@ def test_the_store_holds_hashes_not_emails(tmp_path: Path) -> None:
 
 
 def test_lookup_of_many_keys_is_chunked(tmp_path: Path) -> None:
-    store = FingerprintStore(str(tmp_path / "unchanged.sqlite"))
+    store = FingerprintStore(str(tmp_path / "unchanged.sqlite"), business_unit_id=BU)
     keys = [n.to_bytes(16, "big") for n in range(2500)]
     for key in keys:
         store.remember(key, key)
@@ -212,9 +212,9 @@ def test_a_store_that_cannot_be_opened_stops_the_run_naming_the_setting(tmp_path
     not_a_database = tmp_path / "unchanged.sqlite"
     not_a_database.write_text("this is not SQLite " * 100)
     with pytest.raises(SettingsError, match="skip_unchanged_store"):
-        FingerprintStore(str(not_a_database))
+        FingerprintStore(str(not_a_database), business_unit_id=BU)
     with pytest.raises(SettingsError, match="skip_unchanged_store"):
-        FingerprintStore(str(tmp_path))  # a directory
+        FingerprintStore(str(tmp_path), business_unit_id=BU)  # a directory
 
 
 def test_the_lookup_value_an_id_record_writes_is_fingerprinted_once_in_its_fields() -> None:
@@ -242,7 +242,7 @@ class _RefusingDatabase:
 
 def test_a_store_that_fails_during_the_run_stops_it_naming_the_store(tmp_path: Path) -> None:
     # Before: a raw sqlite3 traceback, with no summary and no 'stopped:' line.
-    store = FingerprintStore(str(tmp_path / "u.sqlite"))
+    store = FingerprintStore(str(tmp_path / "u.sqlite"), business_unit_id=BU)
     store._db = _RefusingDatabase()  # type: ignore[assignment]
     store.remember(b"k" * 32, b"f" * 32)
 
@@ -252,3 +252,33 @@ def test_a_store_that_fails_during_the_run_stops_it_naming_the_store(tmp_path: P
         assert f"skip_unchanged_store {store.path} failed during the run" in str(stopped.value)
         assert stopped.value.__suppress_context__
     store.close()  # the run has ended: what could not be written is only logged
+
+
+def test_two_runs_of_one_business_unit_cannot_share_a_store(tmp_path: Path) -> None:
+    """Before: both ran, each remembered what it wrote while Pardot kept the last write, and a
+    third run skipped records Pardot no longer held."""
+    path = str(tmp_path / "unchanged.sqlite")
+    first = FingerprintStore(path, business_unit_id=BU)
+    with pytest.raises(SettingsError) as refused:
+        FingerprintStore(path, business_unit_id=BU)
+    message = str(refused.value)
+    assert "another target-pardot run is using skip_unchanged_store" in message
+    assert first.claim_path in message and BU in message
+    # Another business unit shares the file (its keys name the unit).
+    other_unit = FingerprintStore(path, business_unit_id="0Uv000000000002AAA")
+    other_unit.remember(b"o" * 16, b"f" * 16)
+    other_unit.close()
+    first.close()
+    again = FingerprintStore(path, business_unit_id=BU)  # free once the first run ended
+    assert again.lookup([b"o" * 16]) == {b"o" * 16: b"f" * 16}
+    again.close()
+    assert stat.S_IMODE(os.stat(again.claim_path).st_mode) == 0o600
+
+
+def test_a_store_that_cannot_be_opened_does_not_keep_its_lock(tmp_path: Path) -> None:
+    path = tmp_path / "unchanged.sqlite"
+    path.write_text("this is not SQLite " * 100)
+    with pytest.raises(SettingsError, match="cannot be used"):
+        FingerprintStore(str(path), business_unit_id=BU)
+    path.unlink()
+    FingerprintStore(str(path), business_unit_id=BU).close()

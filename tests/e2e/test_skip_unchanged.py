@@ -322,3 +322,64 @@ def test_a_second_identical_run_leaves_a_prospect_named_by_two_identities_as_the
         assert result.returncode == 0, result.stderr[-3000:]
         held = emulator.prospects()
         assert [(p["phone"], p["city"]) for p in held] == [("3", "third")], run
+
+
+def test_a_second_run_of_the_business_unit_on_the_store_stops_before_writing(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """Before: two runs at once each remembered what it wrote while Pardot kept whichever write
+    came last, and a third run counted records 'unchanged' that Pardot no longer held."""
+    emulator: PardotEmulator = make_emulator(ampsea=False)
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    store = str(tmp_path / "unchanged.sqlite")
+    config = target_config(
+        emulator,
+        first_dir,
+        api_version=3,
+        skip_unchanged=True,
+        skip_unchanged_store=store,
+        batch_size_rows=100,
+    )
+    config_path = first_dir / "config.json"
+    config_path.write_text(json.dumps(config))
+    text = "".join(
+        json.dumps(m) + "\n" for m in singer_messages("users", people(400, city="first"))
+    )
+    process = subprocess.Popen(
+        [TARGET_COMMAND, "--config", str(config_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdin is not None
+    # The first run's input stays open: it is mid-run, as long as this test needs.
+    process.stdin.write(text)
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    while len(emulator.prospects()) < 400:  # its four full batches are written
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+
+    calls = Calls(emulator)
+    second = run_target(
+        {**config, "reject_dir": str(second_dir / "rejects")},
+        singer_messages("users", people(400, city="second")),
+        second_dir,
+    )
+    assert second.returncode != 0
+    assert "another target-pardot run is using skip_unchanged_store" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert second.states == []
+    assert calls.api() == 0  # stopped before it read or wrote anything
+
+    assert process.poll() is None
+    process.stdin.close()
+    assert process.wait(timeout=60) == 0
+    assert {p["city"] for p in emulator.prospects()} == {"first"}
+    emulator.latency = 0
+    third = sync(emulator, tmp_path, people(400, city="second"), api_version=3)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert {p["city"] for p in emulator.prospects()} == {"second"}
