@@ -24,6 +24,7 @@ import os
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -93,10 +94,10 @@ class ImportLedger:
         with self._lock:
             return [
                 LedgerEntry(
-                    import_id=int(entry["id"]),
+                    import_id=entry["id"],
                     kind=str(entry.get("kind") or "upsert"),
                     created_at=str(entry.get("created_at") or ""),
-                    creates=Counter({str(k): int(n) for k, n in entry["creates"].items()}),
+                    creates=Counter(entry["creates"]),
                 )
                 for entry in self._read()
                 if self._ours(entry)
@@ -126,11 +127,12 @@ class ImportLedger:
         """Hold the ledger's lock for the rest of the run (idempotent)."""
         if self._lock_file is not None or fcntl is None:
             return
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Held open for the rest of the run: closing it releases the lock.
-        handle = open(  # noqa: SIM115
-            self.path.with_name(self.path.name + ".lock"), "a", encoding="utf-8"
-        )
+        with self._refusals("used"):
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Held open for the rest of the run: closing it releases the lock.
+            handle = open(  # noqa: SIM115
+                self.path.with_name(self.path.name + ".lock"), "a", encoding="utf-8"
+            )
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -155,30 +157,35 @@ class ImportLedger:
         return all(entry.get(key) == value for key, value in self._scope.items())
 
     def _same(self, entry: dict[str, Any], import_id: int) -> bool:
-        return self._ours(entry) and int(entry.get("id", -1)) == import_id
+        return self._ours(entry) and entry["id"] == import_id
 
     def _read(self) -> list[dict[str, Any]]:
+        """Every entry of the file (of every scope), each checked whole.
+
+        Never guess: an entry that cannot be read whole may name an import whose records must
+        not be created twice, so it stops the run instead of being passed over.
+        """
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self._refusals("read"):
+                text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
         try:
             data = json.loads(text)
-            entries = data["imports"]
-            if not isinstance(entries, list):
-                raise TypeError("imports is not a list")
-            return [
-                e for e in entries if isinstance(e, dict) and isinstance(e.get("creates"), dict)
-            ]
-        except (ValueError, KeyError, TypeError) as error:
-            # Never guess: a file we cannot read may name imports whose records must not be
-            # created twice.
+            if not isinstance(data, dict) or not isinstance(data.get("imports"), list):
+                raise ValueError('it holds no "imports" list')
+            return [_checked(number, e) for number, e in enumerate(data["imports"], start=1)]
+        except ValueError as error:
             raise SettingsError(
                 f"the import state file {self.path} is not readable ({error}); move it aside "
                 "only after checking in Pardot that the imports it names have finished"
-            ) from error
+            ) from None
 
     def _write(self, entries: list[dict[str, Any]]) -> None:
+        with self._refusals("written"):
+            self._replace(entries)
+
+    def _replace(self, entries: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not entries:
             with contextlib.suppress(FileNotFoundError):
@@ -200,6 +207,43 @@ class ImportLedger:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
+
+    @contextlib.contextmanager
+    def _refusals(self, doing: str) -> Iterator[None]:
+        """What the disk refuses (a read-only or full disk, a file of another owner) as a stop
+        naming the file and the setting, not a traceback."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            reason = error.strerror or str(error)
+            if error.filename and os.path.abspath(error.filename) != str(self.path):
+                reason += f": {error.filename}"  # a directory on the way, or the lock file
+            raise SettingsError(
+                f"the import state file {self.path} cannot be {doing} ({reason}). It names the "
+                "imports a run started and did not yet process, so imports cannot be used "
+                "without it: point import_state_path at a writable place, or use write_method "
+                "api. Nothing of a batch whose import was not started is applied, and STATE "
+                "stays before it."
+            ) from None
+
+
+def _checked(number: int, entry: Any) -> dict[str, Any]:
+    """The entry as written by `LedgerEntry.as_json`, or ValueError naming what is wrong."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"entry {number} is not an object")
+    import_id = entry.get("id")
+    if type(import_id) is not int or import_id <= 0:
+        raise ValueError(f"entry {number} has no import id (a positive whole number)")
+    creates = entry.get("creates")
+    if not isinstance(creates, dict) or not all(
+        isinstance(digest, str) and type(n) is int and n > 0 for digest, n in creates.items()
+    ):
+        raise ValueError(
+            f"entry {number} (import {import_id}) has no creates (digest -> count of rows)"
+        )
+    return entry
 
 
 def now_text() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import stat
 from collections import Counter
@@ -87,3 +88,70 @@ def test_an_unreadable_ledger_stops_the_run_rather_than_risk_duplicates(tmp_path
     path.write_text(json.dumps({"imports": "nope"}))
     with pytest.raises(SettingsError, match="not readable"):
         ImportLedger(path, scope={}).pending()
+
+
+@pytest.mark.parametrize(
+    ("entries", "named"),
+    [
+        pytest.param(
+            [{"id": "x", "creates": {}}], "entry 1 has no import id", id="id not a number"
+        ),
+        pytest.param([{"id": 7}], "entry 1 (import 7) has no creates", id="no creates"),
+        pytest.param(
+            [{"id": 7, "creates": {}}, {"id": 8, "creates": {"abc": "2"}}],
+            "entry 2 (import 8) has no creates",
+            id="a count that is not a number",
+        ),
+        pytest.param([{"id": 7, "creates": {}}, "7"], "entry 2 is not an object", id="not object"),
+    ],
+)
+def test_a_damaged_entry_stops_the_run_instead_of_being_passed_over(
+    tmp_path: Path, entries: list[Any], named: str
+) -> None:
+    """Before: an entry without creates was dropped silently (its import's creates could then
+    be made twice), and a non-numeric id raised a bare ValueError."""
+    path = tmp_path / "imports.json"
+    path.write_text(json.dumps({"format": 1, "imports": entries}))
+    ledger = ImportLedger(path, scope={})
+    with pytest.raises(SettingsError) as stopped:
+        ledger.pending()
+    assert f"the import state file {path} is not readable ({named}" in str(stopped.value)
+    with pytest.raises(SettingsError, match="not readable"):
+        ledger.record(entry(9))
+    assert json.loads(path.read_text())["imports"] == entries  # left as it was
+
+
+def test_a_file_the_disk_refuses_stops_the_run_naming_the_file_and_the_setting(
+    tmp_path: Path,
+) -> None:
+    """Before: a raw OSError traceback. (A path under a file, not a read-only directory: the
+    tests may run as root, who writes whatever the permissions say.)"""
+    (tmp_path / "a-file").write_text("")
+    ledger = ImportLedger(tmp_path / "a-file" / "imports.json", scope={})
+    for refused in (ledger.acquire, lambda: ledger.record(entry(1))):
+        with pytest.raises(SettingsError) as stopped:
+            refused()
+        message = str(stopped.value)
+        assert f"the import state file {ledger.path} cannot be used (" in message
+        assert "point import_state_path at a writable place" in message
+        assert stopped.value.__suppress_context__
+
+    a_directory = tmp_path / "imports.json"
+    a_directory.mkdir()
+    with pytest.raises(SettingsError, match=r"imports.json cannot be read \("):
+        ImportLedger(a_directory, scope={}).pending()
+
+
+def test_a_write_the_disk_refuses_stops_the_run_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = ImportLedger(tmp_path / "imports.json", scope={})
+    ledger.record(entry(1))
+
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("target_pardot.dialects.imports_state.tempfile.mkstemp", full_disk)
+    with pytest.raises(SettingsError, match=r"cannot be written \(No space left on device\)"):
+        ledger.record(entry(2))
+    assert [e.import_id for e in ledger.pending()] == [1]  # the old file stands

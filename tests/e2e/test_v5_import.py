@@ -331,3 +331,33 @@ def test_auto_imports_only_batches_above_the_threshold(
     assert emulator.call_counts["v5.imports.create"] == 1
     assert emulator.call_counts["v5.prospects.upsertLatestByEmail"] == 30
     assert len(emulator.prospects()) == 110
+
+
+def test_an_import_state_file_that_cannot_be_used_stops_the_run_before_any_import(
+    make_emulator: Callable[..., PardotEmulator], tmp_path: Path
+) -> None:
+    """Before: a raw traceback (a path the disk refuses), or an entry without its creates was
+    passed over, and the creates of its import could be made a second time."""
+    emulator = make_emulator(ampsea=True)
+    records = [{"email": f"n{n}@example.com"} for n in range(20)]
+    (tmp_path / "a-file").write_text("")
+    refused = sync(
+        emulator,
+        tmp_path,
+        records,
+        ok=False,
+        import_state_path=str(tmp_path / "a-file" / "imports.json"),
+    )
+    damaged_path = tmp_path / "imports.json"
+    damaged_path.write_text(json.dumps({"format": 1, "imports": [{"id": 7, "api": "v5"}]}))
+    damaged = sync(emulator, tmp_path, records, ok=False)
+    for result, says in (
+        (refused, "a-file/imports.json cannot be used ("),
+        (damaged, "imports.json is not readable (entry 1 (import 7) has no creates"),
+    ):
+        assert result.returncode == 1
+        assert says in result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.states == []
+    assert emulator.imports() == [] and emulator.prospects() == []
+    assert json.loads(damaged_path.read_text())["imports"] == [{"id": 7, "api": "v5"}]
