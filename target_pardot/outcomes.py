@@ -208,7 +208,6 @@ class RunReport:
         self._streams: dict[str, StreamTally] = {}
         self.records_seen = 0
         self.merged_duplicates = 0
-        self.records_done = 0  # records of batches that were fully handled
         self.unknown_traits: Counter[str] = Counter()
         self.ignored_columns: Counter[str] = Counter()
         self.notices: Counter[str] = Counter()
@@ -258,9 +257,12 @@ class RunReport:
         with self._lock:
             self._stream(stream).planned.update(actions)
 
-    def batch_done(self, records: int) -> None:
+    def records_settled(self) -> int:
+        """Records whose outcome is known: written, unchanged, skipped, rejected, or merged
+        into another record's write. Records handed over and still in flight (or in an import
+        Pardot has not finished) are not."""
         with self._lock:
-            self.records_done += records
+            return sum(self.results.values()) + self.merged_duplicates
 
     def applied(self) -> int:
         """Prospects written so far (created, updated or upserted)."""

@@ -157,7 +157,6 @@ class PardotRun:
                     # failure is what stopped the run (drain raises it).
                     self.pipeline.drain()
                     raise
-            self.report.batch_done(batch.seen)
         finally:
             self.report.log_rejects()
         if wait:

@@ -249,7 +249,7 @@ class ProgressLogger:
 
 
 def progress_line(report: RunReport, api_calls: int, in_flight: int, elapsed: float) -> str:
-    done = report.records_done
+    done = report.records_settled()
     rate = done / elapsed if elapsed > 0 else 0.0
     return (
         f"target-pardot progress: {done} records done of {report.records_seen} received in "

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from target_pardot.outcomes import RejectFile, Result, RunReport
-from target_pardot.run_report import ProgressLogger, percent, quota_shares, report_block
+from target_pardot.run_report import (
+    ProgressLogger,
+    percent,
+    progress_line,
+    quota_shares,
+    report_block,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +71,23 @@ def test_records_written_after_the_rest_of_their_batch_are_shown_and_explained(
     assert users.endswith(", 2 written after the rest of their batch")
     assert "written after" not in leads
     assert "so that the later record wins" in block
+
+
+def test_progress_counts_records_whose_outcome_is_known_not_records_handed_over(
+    tmp_path: Path,
+) -> None:
+    """Before: every record of a batch handed to the writers counted as done, so a batch in a
+    50,000-row import Pardot had not processed yet showed as done."""
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), 1)
+    report.saw(500, stream="users")  # read and handed over; nothing answered yet
+    assert progress_line(report, 1, 4, 10).startswith(
+        "target-pardot progress: 0 records done of 500 received in 10 s (0 a second)"
+    )
+    report.count(Result.CREATED, 40, stream="users")
+    report.count(Result.UNCHANGED, 5, stream="users")
+    report.skip("Segment's integrations switch Pardot off", 2, stream="users")
+    report.merged(3, stream="users")
+    assert progress_line(report, 2, 3, 10).startswith(
+        "target-pardot progress: 50 records done of 500 received in 10 s (5 a second); "
+        "2 API calls used"
+    )
