@@ -76,6 +76,10 @@ class PardotAPIError(TargetPardotError):
 class QuotaExceededError(PardotAPIError):
     """Error 122: the business unit's daily API allowance is used up."""
 
+    # The import Pardot goes on running while the run waited for it, when that is where the
+    # allowance ran out: its records are applied, but not counted by this run.
+    running_import: int | None = None
+
 
 class ConfigurationError(PardotAPIError):
     """The account or settings are wrong (88, 89, 181, 182, 201)."""

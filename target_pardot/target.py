@@ -196,12 +196,25 @@ class TargetPardot(Target):
             self._run.finish()
         self.logger.error("target-pardot stopped: %s", error)
         if isinstance(error, QuotaExceededError) and self._run is not None:
-            self.logger.error(
-                "Pardot's daily API limit for this business unit is used up after %d "
-                "records were applied. The rest will be sent by the next run once the "
-                "limit resets (midnight in the Pardot account's time zone).",
-                self._run.report.applied(),
-            )
+            applied = self._run.report.applied()
+            if error.running_import is None:
+                self.logger.error(
+                    "Pardot's daily API limit for this business unit is used up after %d "
+                    "records were applied. The rest will be sent by the next run once the "
+                    "limit resets (midnight in the Pardot account's time zone).",
+                    applied,
+                )
+            else:
+                self.logger.error(
+                    "Pardot's daily API limit for this business unit was used up while the "
+                    "run waited for import %d, which Pardot goes on running: its records are "
+                    "applied but not counted among the %d records applied in this run. The "
+                    "next run, once the limit resets (midnight in the Pardot account's time "
+                    "zone), first waits for that import (it stays in the import state file), "
+                    "does not create its prospects a second time, and sends the rest.",
+                    error.running_import,
+                    applied,
+                )
         self.logger.error(
             "STATE was not advanced past the records that were not applied; the next run "
             "sends them again."

@@ -60,6 +60,7 @@ from target_pardot.dialects.imports_state import ImportLedger, LedgerEntry, now_
 from target_pardot.errors import (
     AmbiguousWriteError,
     PardotAPIError,
+    QuotaExceededError,
     RecordError,
     TargetPardotError,
     TransientError,
@@ -450,7 +451,11 @@ class ImportWriter:
                     "for it before sending its records again"
                 )
             self._sleep(delay)
-            status = self._api.read(import_id)
+            try:
+                status = self._api.read(import_id)
+            except QuotaExceededError as error:
+                error.running_import = import_id
+                raise
             delay = min(delay * POLL_FACTOR, MAX_POLL_SECONDS)
         return status
 

@@ -361,3 +361,29 @@ def test_an_import_state_file_that_cannot_be_used_stops_the_run_before_any_impor
         assert result.states == []
     assert emulator.imports() == [] and emulator.prospects() == []
     assert json.loads(damaged_path.read_text())["imports"] == [{"id": 7, "api": "v5"}]
+
+
+def test_a_quota_stop_while_waiting_for_an_import_says_pardot_goes_on_running_it(
+    make_emulator: Callable[..., PardotEmulator], tmp_path: Path
+) -> None:
+    """Before: 'the daily API limit ... is used up after 0 records were applied', while the
+    import went on creating every prospect."""
+    emulator = make_emulator(ampsea=True)
+    emulator.import_delay = 3600.0  # still running when the limit is reached
+    records = [{"email": f"n{n}@example.com", "first_name": f"N{n}"} for n in range(300)]
+    emulator.queue_error(122, "v5.imports.read")
+    first = sync(emulator, tmp_path, records, ok=False, match_by_email=False)
+    assert first.returncode == 1 and first.states == []
+    [running] = emulator.imports()
+    assert running["status"] == "Waiting"
+    assert (
+        f"used up while the run waited for import {running['id']}, which Pardot goes on "
+        "running: its records are applied but not counted among the 0 records applied"
+    ) in first.stderr
+    assert "used up after 0 records were applied" not in first.stderr
+
+    emulator.import_delay = 0.0  # Pardot finishes it; the next day's run
+    second = sync(emulator, tmp_path, records, match_by_email=False)
+    assert second.states == [{"done": True}]
+    assert len(emulator.prospects()) == 300, "duplicates or losses"
+    assert [i["rows"] for i in emulator.imports()] == [300]
