@@ -136,12 +136,44 @@ def tail(path: Path, lines: int = 30) -> str:
 # --- meltano ---------------------------------------------------------------------------------
 
 
-def meltano_env(emulator_url: str) -> dict[str, str]:
-    env = dict(os.environ)
+# Where the demo writes and as whom, as meltano.yml's demo environment says (a test checks they
+# agree). Pinned as environment variables because TARGET_PARDOT_* variables of the caller's
+# shell or of the project's .env (where `meltano config set` keeps secrets) beat meltano.yml:
+# a shell set up for a real Pardot must not get the sample prospects written into it.
+DEMO_CONNECTION = {
+    "login_url": "{url}/",
+    "pardot_url": "{url}/",
+    "business_unit_id": "0Uv000000000001AAA",
+    "auth_flow": "refresh_token",
+    "client_id": "emulator-client-id",
+    "client_secret": "emulator-client-secret",
+    "refresh_token": "emulator-refresh-token",
+}
+# Credentials of the other auth flows and the sandbox switch: blank, so they are unset.
+DEMO_UNSET = ("username", "password", "private_key", "access_token", "sandbox")
+
+
+def meltano_env(emulator_url: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if environ is None else environ)
     env["PARDOT_EMULATOR_URL"] = emulator_url
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    # TARGET_PARDOT_* variables in the caller's environment still override meltano.yml, so
+    # Other TARGET_PARDOT_* variables still override meltano.yml, so
     # `TARGET_PARDOT_LOOKUP_STRATEGY=scan make demo` tries another setting.
+    overridden = sorted(
+        f"TARGET_PARDOT_{name.upper()}"
+        for name in (*DEMO_CONNECTION, *DEMO_UNSET)
+        if env.get(f"TARGET_PARDOT_{name.upper()}")
+    )
+    if overridden:
+        print(
+            f"note: the demo ignores {', '.join(overridden)} from your environment: it always "
+            "writes to the bundled emulator.",
+            flush=True,
+        )
+    for name, value in DEMO_CONNECTION.items():
+        env[f"TARGET_PARDOT_{name.upper()}"] = value.format(url=emulator_url)
+    for name in DEMO_UNSET:
+        env[f"TARGET_PARDOT_{name.upper()}"] = ""
     return env
 
 
