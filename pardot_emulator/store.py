@@ -341,15 +341,23 @@ class Store:
 
     # -- turning submitted values into changes ---------------------------------------------
 
-    def changes_v34(self, pairs: Iterable[tuple[str, Any]], *, allow_email: bool) -> Changes:
-        """v3/v4 parameters or batch items -> changes. Unknown and read-only names are ignored."""
+    def changes_v34(
+        self, pairs: Iterable[tuple[str, Any]], *, allow_email: bool, version: int
+    ) -> Changes:
+        """v3/v4 parameters or batch items -> changes. Unknown and read-only names are ignored.
+
+        In v4, a value a Number or Date custom field cannot take is dropped without a word and
+        the rest of the write applied (recorded real v4 traffic: 200, `errors:{}`; the notes);
+        v3 answers 56/57 (not seen in real traffic either way).
+        """
+        drop_invalid = version == 4
         changes: Changes = {}
         indexed: dict[str, list[tuple[int, Any]]] = {}
         for key, raw in pairs:
             if key in WRITABLE or (key in self._custom):
                 if key == "email" and not allow_email:
                     continue
-                value = self.normalize(key, raw, strict=False, label=key)
+                value = self.normalize(key, raw, strict=False, label=key, drop_invalid=drop_invalid)
                 if value is not SKIP:
                     changes[key] = value
                 continue
@@ -360,8 +368,11 @@ class Store:
         for field_id, parts in indexed.items():
             custom = self._custom[field_id]
             # Documented: `<field>_0=` clears every value; empty parts are otherwise dropped.
-            scalars = [_custom_scalar(custom, raw, False, field_id) for _, raw in sorted(parts)]
-            changes[field_id] = [s for s in scalars if s is not None]
+            scalars = [
+                _custom_scalar(custom, raw, False, field_id, drop_invalid=drop_invalid)
+                for _, raw in sorted(parts)
+            ]
+            changes[field_id] = [s for s in scalars if s is not None and s is not SKIP]
         return changes
 
     def changes_v5(self, body: Mapping[str, Any]) -> Changes:
@@ -405,11 +416,15 @@ class Store:
             return None
         return self._custom.get(v5_key[: -len(V5_CUSTOM_SUFFIX)])
 
-    def normalize(self, name: str, raw: Any, *, strict: bool, label: str) -> Any:
-        """One submitted value -> its stored form. ``strict`` is v5 (typed JSON) mode."""
+    def normalize(
+        self, name: str, raw: Any, *, strict: bool, label: str, drop_invalid: bool = False
+    ) -> Any:
+        """One submitted value -> its stored form (SKIP: leave the field as it is). ``strict``
+        is v5 (typed JSON) mode; ``drop_invalid``: a value a Number or Date custom field cannot
+        take is SKIP instead of error 56/57 (v4)."""
         custom = self._custom.get(name)
         if custom is not None:
-            return _custom_value(custom, raw, strict, label)
+            return _custom_value(custom, raw, strict, label, drop_invalid)
         if name == "email":
             if not is_valid_email(raw):
                 raise PardotError(4)
@@ -496,36 +511,44 @@ def _boolean(raw: Any, strict: bool, label: str) -> bool | None:
     return text in {"true", "1", "yes", "on"}
 
 
-def _custom_value(custom: CustomField, raw: Any, strict: bool, label: str) -> Any:
+def _custom_value(
+    custom: CustomField, raw: Any, strict: bool, label: str, drop_invalid: bool = False
+) -> Any:
     if not custom.multi:
         if isinstance(raw, list):
             raise _invalid_property(label)
-        return _custom_scalar(custom, raw, strict, label)
+        return _custom_scalar(custom, raw, strict, label, drop_invalid=drop_invalid)
     if raw is None:
         return []
     if isinstance(raw, list):
-        scalars = [_custom_scalar(custom, item, strict, label) for item in raw]
-        return [s for s in scalars if s is not None]
+        scalars = [
+            _custom_scalar(custom, item, strict, label, drop_invalid=drop_invalid) for item in raw
+        ]
+        return [s for s in scalars if s is not None and s is not SKIP]
     if raw == "":
         # Documented: a multi-value field cannot be cleared with `field=`; use `field_0=`.
         return [] if strict else SKIP
-    scalar = _custom_scalar(custom, raw, strict, label)
+    scalar = _custom_scalar(custom, raw, strict, label, drop_invalid=drop_invalid)
+    if scalar is SKIP:
+        return SKIP
     return [] if scalar is None else [scalar]
 
 
-def _custom_scalar(custom: CustomField, raw: Any, strict: bool, label: str) -> str | None:
+# A number as Pardot's (PHP) numeric check reads it: ASCII digits, no digit separators.
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _custom_scalar(
+    custom: CustomField, raw: Any, strict: bool, label: str, *, drop_invalid: bool = False
+) -> Any:
     if raw is None or raw == "":
         return None
     if custom.type == NUMBER_TYPE:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return str(raw)
-        if isinstance(raw, str):
-            try:
-                number = float(raw.strip())
-            except ValueError:
-                number = math.nan
-            if math.isfinite(number):
-                return raw.strip()
+        number = _number(raw)
+        if number is not None:
+            return number
+        if drop_invalid:
+            return SKIP
         raise field_error(56, label)
     if custom.type == DATE_TYPE:
         if isinstance(raw, str):
@@ -533,5 +556,24 @@ def _custom_scalar(custom: CustomField, raw: Any, strict: bool, label: str) -> s
                 return parse_date(raw)
             except ValueError:
                 pass
+        if drop_invalid:
+            return SKIP
         raise field_error(57, label)
     return _text(raw, strict, label)
+
+
+def _number(raw: Any) -> int | float | None:
+    """A Number custom field's value as Pardot keeps it: a number, read back as a JSON number
+    (`00123` -> 123, `12.50` -> 12.5: recorded real v4 traffic, the notes), or None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not _NUMERIC.fullmatch(text):
+            return None
+        raw = float(text) if any(c in text for c in ".eE") else int(text)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return None
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) < 2**53:
+        return int(raw)
+    return raw if isinstance(raw, (int, float)) else None

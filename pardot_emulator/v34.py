@@ -183,7 +183,7 @@ def _by_email(store: Store, email: str) -> list[Prospect]:
 def _op_create(store: Store, version: int, email: Any, pairs: Pairs, fid: str | None) -> Prospect:
     if not is_valid_email(email):
         raise PardotError(4)
-    changes = store.changes_v34(pairs, allow_email=False)
+    changes = store.changes_v34(pairs, allow_email=False, version=version)
     changes["email"] = email
     return store.create(changes, fid=fid if version == 4 else None)
 
@@ -194,7 +194,7 @@ def _op_update(store: Store, version: int, idents: dict[str, str], pairs: Pairs)
     else:
         prospect = _by_id_or_fid(store, idents)
     # v3 documents that update cannot change the email address; v4 can.
-    store.update(prospect, store.changes_v34(pairs, allow_email=version == 4))
+    store.update(prospect, store.changes_v34(pairs, allow_email=version == 4, version=version))
     return prospect
 
 
@@ -204,7 +204,9 @@ def _op_upsert_v3(store: Store, idents: dict[str, str], pairs: Pairs) -> tuple[P
         found = store.get(pid) if pid is not None else None
         if found is not None:
             # Documented: upsert/id with an email parameter changes that prospect's email.
-            store.update(found, store.changes_v34(pairs, allow_email=True), unarchive=True)
+            store.update(
+                found, store.changes_v34(pairs, allow_email=True, version=3), unarchive=True
+            )
             return found, False
         # Documented: an unknown id falls back to the email parameter, else error 14.
         email = dict(pairs).get("email")
@@ -217,7 +219,7 @@ def _op_upsert_v3(store: Store, idents: dict[str, str], pairs: Pairs) -> tuple[P
 def _upsert_v3_by_email(store: Store, email: Any, pairs: Pairs) -> tuple[Prospect, bool]:
     if not is_valid_email(email):
         raise PardotError(4)
-    changes = store.changes_v34(pairs, allow_email=False)
+    changes = store.changes_v34(pairs, allow_email=False, version=3)
     active = store.by_email(email)
     archived = store.latest(store.by_email(email, archived=True))
     target = active[0] if active else archived
@@ -241,7 +243,7 @@ def _op_upsert_v4(store: Store, idents: dict[str, str], pairs: Pairs) -> tuple[P
         raise PardotError(81)
     found = by_id or by_fid
     if found is not None:
-        store.update(found, store.changes_v34(pairs, allow_email=True), unarchive=True)
+        store.update(found, store.changes_v34(pairs, allow_email=True, version=4), unarchive=True)
         return found, False
     email = idents.get("email") or dict(pairs).get("email")
     if email:

@@ -674,6 +674,45 @@ def _decimal_text(number: Decimal) -> str:
     return format(number, "f")
 
 
+# A number as Pardot's own check (PHP) reads one: ASCII digits, no digit separators.
+_PARDOT_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Beyond what a double holds: Pardot could not keep the value as it was written.
+_NUMBER_EXPONENT_LIMIT = 300
+
+
+def is_number_field(catalog: FieldCatalog, name: str | None) -> bool:
+    """Whether `name` is a Number custom field: Pardot keeps its values as numbers."""
+    custom = catalog.custom.get(name) if name else None
+    return custom is not None and custom.type.strip().lower() == "number"
+
+
+def canonical_number(value: Any) -> str | None:
+    """A value as a Number field holds it, as text; None when Pardot would not take it.
+
+    Pardot keeps a number, not the text written, and reads it back as a JSON number (recorded
+    real v4 traffic): `00123` comes back 123 and `12.50` 12.5. So a lookup value in a Number
+    field is compared in this form on both sides, or a record would never find its prospect.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not _PARDOT_NUMBER.fullmatch(text):
+            return None
+        number = Decimal(text)
+    elif isinstance(value, (int, Decimal)):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        number = Decimal(str(value))
+    else:
+        return None
+    if not number.is_finite() or (number and abs(number.adjusted()) > _NUMBER_EXPONENT_LIMIT):
+        return None
+    return _decimal_text(number.normalize())
+
+
 def _parse_number(path: str, value: Any) -> Decimal:
     if isinstance(value, bool):
         raise RecordError(path, "expected a number, got a boolean")

@@ -32,6 +32,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from target_pardot.fields import canonical_number
 from target_pardot.matching import Group, Identity
 from target_pardot.outcomes import RunReport
 from target_pardot.scanindex import NEWEST, ScanIndex, recency_key
@@ -53,13 +54,22 @@ class Candidate:
 
     @classmethod
     def from_prospect(
-        cls, prospect: Mapping[str, Any], lookup_field: str | None, updated_key: str
+        cls,
+        prospect: Mapping[str, Any],
+        lookup_field: str | None,
+        updated_key: str,
+        *,
+        numeric: bool = False,
     ) -> Candidate:
-        """From a prospect as v4 (`updated_at`) or v5 (`updatedAt`) returns it."""
+        """From a prospect as v4 (`updated_at`) or v5 (`updatedAt`) returns it; `numeric`: the
+        lookup field is a Number field."""
         value = prospect.get(lookup_field) if lookup_field else None
         # Trimmed, as the record's value is (prepare._lookup_value): a value some other
-        # writer padded still finds its prospect, and blank counts as empty.
+        # writer padded still finds its prospect, and blank counts as empty. A Number field's
+        # value comes back as a number (123 for the 00123 written): compared in one form.
         lookup = None if value is None else str(value).strip()
+        if numeric and lookup:
+            lookup = canonical_number(value) or lookup
         return cls(
             id=int(prospect["id"]),
             email=prospect.get("email"),

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from target_pardot.errors import RecordError
-from target_pardot.fields import FieldCatalog, map_traits, validate_email
+from target_pardot.fields import (
+    FieldCatalog,
+    canonical_number,
+    is_number_field,
+    map_traits,
+    validate_email,
+)
 from target_pardot.identify import Identify, json_safe, normalise_record
 from target_pardot.outcomes import SKIP_SEGMENT_SWITCH, Rejection, RunReport
 from target_pardot.settings import Settings
@@ -166,6 +172,7 @@ def _prepare_one(
     lookup_value: str | None = None
     has_pardot_identity = bool(identify.pardot_id or identify.pardot_fid)
     lookup_field = settings.lookup_field
+    lookup_source = lookup_field  # the field a bad lookup value is reported on
 
     # Only v4/v5 take a lookup_field (the settings check says so).
     if lookup_field and not has_pardot_identity:
@@ -178,6 +185,7 @@ def _prepare_one(
                 )
             lookup_value = check_unicode("userId", identify.user_id)
             fields[lookup_field] = lookup_value
+            lookup_source = "userId"
         else:
             lookup_value = _lookup_value(fields, lookup_field)
             if lookup_value is None:
@@ -193,6 +201,10 @@ def _prepare_one(
             # matched by that value finds its prospect after this one (the scan index and the
             # order of a batch's records follow it).
             lookup_value = _lookup_value(fields, lookup_field)
+    if lookup_value is not None and is_number_field(catalog, lookup_field):
+        lookup_value = _as_number_lookup(
+            fields, lookup_field, lookup_value, lookup_source, json_values=rules.json_values
+        )
     if not fields and identify.email is None and not lookup_value:
         raise RecordError(None, "nothing to write: the record has no prospect fields")
     return Prepared(identify=identify, fields=fields, lookup_value=lookup_value)
@@ -209,6 +221,27 @@ def _lookup_value(fields: dict[str, Any], lookup_field: str) -> str | None:
     if isinstance(value, str) and text != value:
         fields[lookup_field] = text
     return text or None
+
+
+def _as_number_lookup(
+    fields: dict[str, Any], lookup_field: str, value: str, source: str | None, *, json_values: bool
+) -> str:
+    """A lookup value for a Number field, in the form Pardot keeps and reads back (`00123`
+    is 123), written so too (v5: as a JSON number); a value that is not a number is the
+    record's error: Pardot drops it without a word, and the prospect could never be found
+    by it."""
+    number = canonical_number(value)
+    if number is None:
+        raise RecordError(
+            source,
+            f"lookup field {lookup_field} is a Number field in Pardot, and this value is not "
+            "a number: Pardot would drop it without a word, and the prospect could never be "
+            "found by it",
+        )
+    fields[lookup_field] = (
+        (float(number) if "." in number else int(number)) if json_values else number
+    )
+    return number
 
 
 def _safe_record(record: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from target_pardot.fields import (
     CustomField,
     FieldCatalog,
     MappedFields,
+    canonical_number,
+    is_number_field,
     map_traits,
     snake_case,
     to_v5_name,
@@ -788,3 +790,39 @@ def test_the_quick_email_check_agrees_with_the_full_one(email: str) -> None:
             return ("rejected", error.reason)
 
     assert outcome(email) == outcome(_Text(email))
+
+
+@pytest.mark.parametrize(
+    ("value", "held"),
+    [
+        ("00123", "123"),
+        ("12.50", "12.5"),
+        (" 7 ", "7"),
+        ("1e3", "1000"),
+        ("-0", "0"),
+        (".5", "0.5"),
+        (12.5, "12.5"),
+        (3.0, "3"),
+        (Decimal("2.500"), "2.5"),
+        (42, "42"),
+    ],
+)
+def test_a_number_is_compared_as_pardot_reads_it_back(value: Any, held: str) -> None:
+    assert canonical_number(value) == held
+
+
+@pytest.mark.parametrize(
+    "value", ["user_42", "1_000", "1,000", "١٢٣", "NaN", "Infinity", "", True, None, "1e999", [1]]
+)
+def test_what_pardot_would_not_keep_as_a_number_is_none(value: Any) -> None:
+    assert canonical_number(value) is None
+
+
+def test_only_a_number_custom_field_is_a_number_field() -> None:
+    catalog = FieldCatalog.from_custom_fields(
+        [CustomField("account_no", type="Number"), CustomField("org_id")]
+    )
+    assert is_number_field(catalog, "account_no")
+    assert not is_number_field(catalog, "org_id")
+    assert not is_number_field(catalog, None)
+    assert not is_number_field(catalog, "annual_revenue")  # standard fields are not custom

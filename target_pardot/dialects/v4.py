@@ -43,7 +43,7 @@ from target_pardot.dialects.importing import ImportWriter
 from target_pardot.dialects.imports_state import ImportLedger
 from target_pardot.dialects.v4_imports import V4ImportApi, V4ImportRows
 from target_pardot.errors import PardotAPIError, RecordError
-from target_pardot.fields import FieldCatalog
+from target_pardot.fields import FieldCatalog, is_number_field
 from target_pardot.finder import Candidate, ProspectFinder
 from target_pardot.identify import Identify
 from target_pardot.matching import Group, Identity
@@ -65,6 +65,8 @@ class V4Source:
     def __init__(self, client: PardotClient, lookup_field: str | None) -> None:
         self._client = client
         self._lookup_field = lookup_field
+        # Whether the lookup field is a Number field: known once the catalog is read.
+        self.lookup_numeric = False
 
     def read_by_email(self, email: str) -> list[Candidate]:
         try:
@@ -105,7 +107,9 @@ class V4Source:
             last_id = max(candidate.id for candidate in page)
 
     def _candidate(self, prospect: dict[str, Any]) -> Candidate:
-        return Candidate.from_prospect(prospect, self._lookup_field, "updated_at")
+        return Candidate.from_prospect(
+            prospect, self._lookup_field, "updated_at", numeric=self.lookup_numeric
+        )
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:
@@ -144,8 +148,9 @@ class V4Dialect:
         self._tools = tools
         settings = tools.settings
         self._writer = BatchWriter(tools.client, version=4, executor=tools.executor)
+        self.source = V4Source(tools.client, settings.lookup_field)
         self.finder = ProspectFinder(
-            V4Source(tools.client, settings.lookup_field),
+            self.source,
             lookup_field=settings.lookup_field,
             strategy=settings.lookup_strategy,
             report=tools.report,
@@ -161,7 +166,9 @@ class V4Dialect:
         )
 
     def load_catalog(self) -> FieldCatalog:
-        return load_v34_catalog(self._tools.client, version=4)
+        catalog = load_v34_catalog(self._tools.client, version=4)
+        self.source.lookup_numeric = is_number_field(catalog, self._tools.settings.lookup_field)
+        return catalog
 
     def check_api_version(self) -> str:
         probe_v34_prospects(self._tools.client, version=4)

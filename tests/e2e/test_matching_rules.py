@@ -250,6 +250,39 @@ def test_lookup_by_user_id_matches_and_writes_the_user_id(pardot: Pardot) -> Non
     assert (created["org_id"], created["first_name"]) == ("user-8", "Max")
 
 
+@pytest.mark.parametrize("strategy", ["read", "scan"])
+def test_a_number_lookup_field_matches_the_number_pardot_reads_back(
+    pardot: Pardot, strategy: str
+) -> None:
+    """Pardot keeps a Number field's value as a number and reads it back as one (`00123` is
+    123, `12.50` is 12.5: recorded real v4 traffic). Before: compared as text, such a record
+    never found its prospect, and every run made another one; a userId that is not a number
+    was dropped by Pardot without a word (v4), so the prospect never got its lookup value."""
+    unit = pardot.unit
+    unit.add_custom_field("account_no", type="Number")
+    by_user_id = [
+        {"userId": "00123", "traits": {"email": "a@x.com", "firstName": "A"}},
+        {"userId": "user_42", "traits": {"email": "b@x.com", "firstName": "B"}},
+    ]
+    by_trait = [{"email": "c@x.com", "account_no": "12.50", "city": "Oslo"}]
+    for run in ("first", "second"):
+        ids = pardot.sync(
+            by_user_id,
+            lookup_field="account_no",
+            use_user_id_as_lookup=True,
+            lookup_strategy=strategy,
+        )
+        traits = pardot.sync(by_trait, lookup_field="account_no", lookup_strategy=strategy)
+        held = sorted((p["email"], p["account_no"]) for p in unit.prospects())
+        assert held == [("a@x.com", 123), ("c@x.com", 12.5)], run
+        [reject] = ids.rejects
+        assert reject["field"] == "userId" and reject["record"]["userId"] == "user_42"
+        assert "account_no is a Number field in Pardot" in reject["reason"]
+        if run == "second":
+            assert "0 created, 1 updated" in ids.summary, ids.summary
+            assert "0 created, 1 updated" in traits.summary, traits.summary
+
+
 def test_a_record_without_a_lookup_value_is_rejected_naming_the_field(pardot: Pardot) -> None:
     result = pardot.sync([{"email": "x@x.com", "city": "Oslo"}], lookup_field="org_id")
     [reject] = result.rejects

@@ -167,3 +167,33 @@ def test_v3_batches_are_keyed_by_email_or_id(api3: Api) -> None:
     assert upsert.status_code == 201
     assert upsert.json() == {"@attributes": {"stat": "ok", "version": 1}, "errors": {}}
     assert len(emu.prospects()) == 3
+
+
+def test_v4_drops_what_a_number_or_date_custom_field_cannot_take_and_applies_the_rest(
+    api: Api,
+) -> None:
+    """Recorded real v4 traffic (the notes): 200 with `errors:{}`, the bad value not written,
+    the item's other fields written; a Number field reads back as a JSON number."""
+    emu = api.emu
+    emu.add_custom_field("seats", type="Number")
+    emu.add_custom_field("renewal", type="Date")
+    held = emu.add_prospect("a@example.com", seats="3", renewal="2025-01-01")
+    response = _batch(
+        api,
+        4,
+        "batchUpdate",
+        [{"id": held["id"], "seats": "a dozen", "renewal": "someday", "city": "Oslo"}],
+    )
+    assert (response.status_code, response.json()["errors"]) == (200, {})
+    after = emu.prospect(held["id"])
+    assert (after["seats"], after["renewal"], after["city"]) == (3, "2025-01-01", "Oslo")
+
+    for sent, kept in (("00123", 123), ("12.50", 12.5), (" 7 ", 7), ("1e3", 1000), (-2, -2)):
+        _batch(api, 4, "batchUpdate", [{"id": held["id"], "seats": sent}])
+        read = api.v34(4, "read", "id", held["id"]).json()["prospect"]
+        assert read["seats"] == kept, sent
+    # Digit separators and other scripts' digits are not numbers to Pardot's (PHP) check.
+    for refused in ("1_000", "1,000", "١٢٣", "NaN", "Infinity"):
+        _batch(api, 4, "batchUpdate", [{"id": held["id"], "seats": refused}])
+        assert emu.prospect(held["id"])["seats"] == -2, refused
+    # (v3, not seen in real traffic either way, still answers 56: tests/emulator/test_v3.py.)

@@ -34,7 +34,7 @@ def test_control_plane_seeds_and_lists(emu: PardotEmulator) -> None:
     assert seeded.status_code == 201
     assert seeded.json()["id"] == 1000
     listed = requests.get(f"{base}/prospects", timeout=TIMEOUT).json()
-    assert [(p["email"], p["org_id"]) for p in listed] == [("c@example.com", "5")]
+    assert [(p["email"], p["org_id"]) for p in listed] == [("c@example.com", 5)]
     bad = requests.post(
         f"{base}/prospects", json={"email": "x@example.com", "org_id": "five"}, timeout=TIMEOUT
     )

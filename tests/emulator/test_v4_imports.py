@@ -245,7 +245,7 @@ def test_v4_names_and_bare_custom_field_ids_are_columns(
         "Ann",
         True,
         "o-1",
-        "12",
+        12,
     )
     assert held["email"] == "new-one@example.com"
 
@@ -425,7 +425,7 @@ def test_row_errors_leave_the_other_rows_applied(emu: PardotEmulator, imports: I
     assert reasons[0] == "Invalid number entered for field seats"
     assert reasons[1] == "Invalid prospect email address"
     held = emu.prospect(two["id"])
-    assert held is not None and held["seats"] == "4"
+    assert held is not None and held["seats"] == 4
 
 
 def test_errors_download_only_once_complete(emu: PardotEmulator, imports: Imports) -> None:

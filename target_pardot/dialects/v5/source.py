@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from target_pardot.api.client import PardotClient
-from target_pardot.fields import FieldCatalog, to_v5_name
+from target_pardot.fields import FieldCatalog, is_number_field, to_v5_name
 from target_pardot.finder import Candidate
 from target_pardot.scanindex import recency_key
 
@@ -136,7 +136,12 @@ class V5Source:
         return ",".join(dict.fromkeys(fields))
 
     def candidate(self, prospect: Mapping[str, Any]) -> Candidate:
-        return Candidate.from_prospect(prospect, self.lookup_name, "updatedAt")
+        return Candidate.from_prospect(
+            prospect,
+            self.lookup_name,
+            "updatedAt",
+            numeric=is_number_field(self._catalog(), self._lookup_field),
+        )
 
     def _note_fids(self, prospect: Mapping[str, Any], candidate: Candidate) -> None:
         with self._lock:
