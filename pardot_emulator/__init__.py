@@ -48,6 +48,14 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   field, except multi-value fields, which clear with ``<field>_0=`` (documented). v3/v4
   flags accept true/1/yes/on as true, anything else non-empty as false. JSON ``null`` in a
   batch item clears the field; a JSON list sets a multi-value field.
+- Number custom fields keep numbers and render as JSON numbers (``00123`` -> 123, ``12.50``
+  -> 12.5), and Date fields ``YYYY-MM-DD``; text is a number when Pardot's (PHP) check says so
+  (ASCII digits, no separators). A value such a field cannot take is dropped without an error
+  in v4 writes, the item's other fields applied (recorded real v4 traffic); v3 answers 56/57
+  (not seen either way); v5 answers 56/57 too.
+- Reads lag writes: with ``read_lag`` (seconds, default 0; Pardot's may be up to 60) a new
+  prospect stays out of v3/v4 reads by email and queries and v5 queries for that long after
+  it was created; writes and reads by id see it at once, and changed values show at once.
 - v3/v4 rendering: every standard field (null when unset) but only custom fields that hold
   a value (as the ``fields`` parameter docs describe); multi-value custom fields render as
   ``{"value": "a"}`` or ``{"value": ["a", "b"]}``; ids, score, campaign_id and

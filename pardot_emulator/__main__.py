@@ -92,7 +92,8 @@ Fault injection: --latency, --concurrency-limit (the call over it gets error 66)
 refreshes), --fail-every N (HTTP 500, nothing applied), --drop-after-commit-every N
 (applied, then no answer), and POST /_emulator/queue-error for any Pardot code.
 Imports: --import-delay (seconds from start to Complete), --import-daily-batch-limit
-(error 164 once used up).
+(error 164 once used up). --read-lag N: new prospects stay out of reads by email and queries
+for N seconds, as Pardot's reads may lag writes.
 
 Stop it with Ctrl-C or SIGTERM. Everything is in memory: a restart starts empty.
 """
@@ -165,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
         help="every Nth API call is applied, then the connection is dropped",
     )
     parser.add_argument(
+        "--read-lag",
+        type=float,
+        default=0.0,
+        help="seconds a new prospect stays out of reads by email and queries (Pardot's reads "
+        "may lag writes by up to 60)",
+    )
+    parser.add_argument(
         "--import-delay",
         type=float,
         default=0.0,
@@ -234,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         drop_after_commit_every=args.drop_after_commit_every,
         jwt_public_key=jwt_public_key,
         import_delay=args.import_delay,
+        read_lag=args.read_lag,
         import_daily_batch_limit=args.import_daily_batch_limit,
         host=args.host,
         port=args.port,

@@ -75,6 +75,7 @@ class PardotEmulator:
         import_max_batch_bytes: int = MAX_BATCH_BYTES,
         import_max_batches: int = MAX_BATCHES,
         import_open_lifetime: float = OPEN_LIFETIME,
+        read_lag: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: dict[str, str] | None = None,
@@ -106,6 +107,7 @@ class PardotEmulator:
         self._port = port
         self._lock = threading.RLock()
         self._store = Store(clock or Clock(), ampsea=ampsea)
+        self.read_lag = read_lag
         self._tokens = TokenBook()
         self._faults = FaultPlan()
         self._imports = ImportBook()
@@ -117,6 +119,16 @@ class PardotEmulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
+
+    @property
+    def read_lag(self) -> float:
+        """Seconds a new prospect stays out of reads by email and queries (Pardot's reads may
+        lag writes by up to 60 seconds)."""
+        return self._store.read_lag
+
+    @read_lag.setter
+    def read_lag(self, seconds: float) -> None:
+        self._store.read_lag = seconds
 
     # -- lifecycle -----------------------------------------------------------------------
 

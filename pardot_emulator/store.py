@@ -141,6 +141,8 @@ class Store:
         self._archived_ids: list[int] = []
         self._next_id = FIRST_PROSPECT_ID
         self._custom: dict[str, CustomField] = {}
+        # Seconds a new prospect stays out of reads by email and queries (see `visible`).
+        self.read_lag = 0.0
 
     # -- custom fields -------------------------------------------------------------------
 
@@ -180,6 +182,18 @@ class Store:
         """By id."""
         ids = self._ids if include_archived else self._active_ids
         return [self._prospects[i] for i in ids]
+
+    def visible(self, prospects: Iterable[Prospect]) -> list[Prospect]:
+        """Of these prospects, those reads by email and queries show.
+
+        Pardot's reads may lag writes by up to 60 seconds (the notes); here a prospect stays
+        out of them for `read_lag` seconds after it was created (writes, and reads by id, see
+        it at once). Changed values show at once: only creates lag.
+        """
+        if self.read_lag <= 0:
+            return list(prospects)
+        shown_until = self.clock.now() - self.read_lag
+        return [p for p in prospects if p.created_at <= shown_until]
 
     def by_email(self, email: str, *, archived: bool | None = False) -> list[Prospect]:
         """Active prospects with this email (archived=True: archived ones; None: both), by id."""

@@ -261,7 +261,9 @@ def _read(store: Store, req: V34Request) -> ApiResult:
     idents = _identifiers(req, allowed)
     if "id" in idents or "fid" in idents:
         return _ok_prospect(store, _by_id_or_fid(store, idents))
-    matches = _by_email(store, idents["email"])
+    matches = store.visible(store.by_email(idents["email"]) if idents["email"] else [])
+    if not matches:
+        raise PardotError(4)
     if req.version == 3:
         return _ok_prospect(store, matches[0])
     rendered = [render_prospect(store, p) for p in matches]
@@ -419,7 +421,7 @@ def _query(store: Store, req: V34Request) -> ApiResult:
 
     limit = limit or MAX_QUERY_LIMIT
     time_filters = {name: text for name in _TIME_FILTERS if (text := req.param(name))}
-    if sort_by == "id" and not time_filters:
+    if sort_by == "id" and not time_filters and store.read_lag <= 0:
         # How the target scans (sort_by=id, id_greater_than): straight from the store's
         # ordered ids, so a page costs O(page) however many prospects the unit holds.
         page, total = store.page_by_id(
@@ -431,7 +433,7 @@ def _query(store: Store, req: V34Request) -> ApiResult:
             descending=sort_order == "descending",
         )
     else:
-        everyone = store.all(include_archived=True)
+        everyone = store.visible(store.all(include_archived=True))
         matches = [p for p in everyone if p.is_archived == (deleted == "true")]
         if id_above is not None:
             matches = [p for p in matches if p.id > id_above]

@@ -330,6 +330,7 @@ def _matches(store: Store, state: dict[str, Any]) -> list[Prospect]:
             for p in store.all(include_archived=True)
             if archived is None or p.is_archived == archived
         ]
+    matches = store.visible(matches)
     if "idGreaterThan" in state:
         matches = [p for p in matches if p.id > state["idGreaterThan"]]
     if "idLessThan" in state:

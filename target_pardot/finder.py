@@ -16,6 +16,12 @@ Two ways to look, chosen by `lookup_strategy`:
 Pardot's batch answers carry no ids, so prospects this run created are remembered by the email
 they were created with and resolved by one read if the same identity comes back.
 
+Pardot's reads may lag its writes by up to a minute (READ_LAG_SECONDS). So when the prospect an
+identity of this run created, or the one a write whose answer was lost may have created, is not
+in a read or a query yet, the finder reads again, at growing intervals, until the lag since that
+write has passed: taking "not there yet" for "not there" would create the prospect a second
+time. It costs nothing when reads keep up, and at most a minute and a few reads when they do not.
+
 For a lookup value no prospect has, the finder also reports the prospects with the record's email
 whose lookup field is empty (FoundProspects.empty_lookup): what to do with them is the plan's
 choice (setting on_empty_lookup).
@@ -27,7 +33,8 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -116,6 +123,13 @@ class ProspectSource(Protocol):
         ...
 
 
+# How long Pardot's reads may lag its writes (the notes), and the first and longest wait
+# between two reads while waiting for a write to show.
+READ_LAG_SECONDS = 60.0
+FIRST_LAG_POLL_SECONDS = 1.0
+MAX_LAG_POLL_SECONDS = 15.0
+
+
 class ProspectFinder:
     def __init__(
         self,
@@ -125,8 +139,14 @@ class ProspectFinder:
         strategy: str,
         report: RunReport,
         executor: Executor,
+        pause: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        read_lag: float = READ_LAG_SECONDS,
     ) -> None:
         self._source = source
+        self._pause = pause
+        self._monotonic = monotonic
+        self._read_lag = read_lag
         self._lookup_field = lookup_field
         self._strategy = strategy
         self._report = report
@@ -141,6 +161,8 @@ class ProspectFinder:
         # The scan index: every prospect seen, by email and lookup value (scanindex.py).
         self._table = ScanIndex()
         self._created: dict[Identity, str] = {}
+        # When each of those was created (monotonic): its read may lag until READ_LAG after.
+        self._created_at: dict[Identity, float] = {}
         # Every prospect with an id up to this one is in the index (once the scan is complete).
         self._indexed_up_to = 0
         # Lookup values this run wrote, by prospect: reads may lag writes (v5: up to 60 s), and
@@ -197,7 +219,23 @@ class ProspectFinder:
         Several batches may be in flight at once, and another one's catch-up may already have
         indexed what this batch made: hence the batch's own watermark, not the index's.
         Without the index, one read per email. The calls are reported as recovery calls.
+
+        A create not found yet is looked for again until the read lag has passed (the lost
+        call was sent before now): only then is it taken as not applied, and sent again.
         """
+        deadline = self._monotonic() + self._read_lag
+        found = self._find_lost_once(groups, since)
+        delay = FIRST_LAG_POLL_SECONDS
+        while True:
+            missing = [group for group in groups if found.get(group.identity) is None]
+            remaining = deadline - self._monotonic()
+            if not missing or remaining <= 0:
+                return found
+            self._pause(min(delay, remaining))
+            delay = min(delay * 2, MAX_LAG_POLL_SECONDS)
+            found.update(self._find_lost_once(missing, since))
+
+    def _find_lost_once(self, groups: list[Group], since: int | None) -> dict[Identity, int | None]:
         with self._lock:
             if self._scan_complete:
                 floor = self._indexed_up_to if since is None else since
@@ -212,7 +250,7 @@ class ProspectFinder:
                     found[group.identity] = table.latest(rows, above=floor)
                 return found
         reads_before = self._reads_done
-        found_by_reads = self.find(groups, fresh=True)
+        found_by_reads = self._read_once(groups)
         self._report.recovery_calls(self._reads_done - reads_before)
         return found_by_reads
 
@@ -235,6 +273,7 @@ class ProspectFinder:
         if group.email:
             with self._lock:
                 self._created[group.identity] = group.email
+                self._created_at[group.identity] = self._monotonic()
 
     def remember_written_by_fid(self, group: Group) -> None:
         """A v4 write by Salesforce fid: Pardot's answer names no prospect, so the index cannot
@@ -382,6 +421,33 @@ class ProspectFinder:
     # reading ---------------------------------------------------------------------------------
 
     def _read(self, groups: list[Group]) -> FoundProspects:
+        """What reads by email find; a prospect this run created and the read does not show
+        yet is read again until the read lag since its create has passed."""
+        found = self._read_once(groups)
+        delay = FIRST_LAG_POLL_SECONDS
+        while True:
+            with self._lock:
+                late = [
+                    group
+                    for group in groups
+                    if found.get(group.identity) is None and group.identity in self._created_at
+                ]
+                deadline = (
+                    max((self._created_at[group.identity] for group in late), default=0.0)
+                    + self._read_lag
+                )
+            remaining = deadline - self._monotonic()
+            if not late or remaining <= 0:
+                return found
+            self._pause(min(delay, remaining))
+            delay = min(delay * 2, MAX_LAG_POLL_SECONDS)
+            again = self._read_once(late)
+            for group in late:
+                if again.get(group.identity) is not None:
+                    found[group.identity] = again[group.identity]
+                    found.empty_lookup.pop(group.identity, None)
+
+    def _read_once(self, groups: list[Group]) -> FoundProspects:
         # One read per distinct email, whatever its case: Pardot matches emails without case.
         emails: dict[str, str] = {}
         for group in groups:

@@ -47,13 +47,36 @@ def report(tmp_path: Path) -> RunReport:
     return RunReport(RejectFile(str(tmp_path / "r.jsonl")), 1)
 
 
-def finder(source: FakeSource, strategy: str, report: RunReport) -> ProspectFinder:
+class FakeClock:
+    """Time that passes only when the finder pauses: waits cost the tests nothing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+        self.on_pause: list[Any] = []  # callables run at each pause: Pardot catching up
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+        for event in self.on_pause:
+            event(self.now)
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def finder(
+    source: FakeSource, strategy: str, report: RunReport, clock: FakeClock | None = None
+) -> ProspectFinder:
+    clock = clock or FakeClock()
     return ProspectFinder(
         source,
         lookup_field="org_id",
         strategy=strategy,
         report=report,
         executor=ThreadPoolExecutor(2),
+        pause=clock.pause,
+        monotonic=clock.monotonic,
     )
 
 
@@ -363,3 +386,80 @@ def test_a_lost_create_is_never_matched_to_a_prospect_older_than_the_batch(
     assert found_by.find_lost_creates([by_email("eve@x.com")], since=since) == {
         Identity("email", "eve@x.com"): None
     }
+
+
+class LaggingSource(GrowingSource):
+    """Reads and queries show a prospect only once `shown_at` (fake seconds) has passed."""
+
+    def __init__(self, prospects: list[Candidate]) -> None:
+        super().__init__(prospects)
+        self.now = 0.0
+        self.shown_at: dict[int, float] = {}
+
+    def _shown(self, prospects: list[Candidate]) -> list[Candidate]:
+        return [p for p in prospects if self.shown_at.get(p.id, 0.0) <= self.now]
+
+    def read_by_email(self, email: str) -> list[Candidate]:
+        return self._shown(super().read_by_email(email))
+
+    def scan(self, after_id: int = 0) -> Iterator[tuple[int | None, list[Candidate]]]:
+        for total, page in super().scan(after_id):
+            yield total, self._shown(page)
+
+
+@pytest.mark.parametrize("identity", ["lookup", "email"])
+def test_a_prospect_this_run_created_is_read_again_until_pardot_shows_it(
+    report: RunReport, identity: str
+) -> None:
+    """Pardot's reads may lag writes by up to a minute. Before: the read that did not show
+    it yet was taken for 'no such prospect', and a second one was created."""
+    clock = FakeClock()
+    source = LaggingSource(list(PROSPECTS))
+    clock.on_pause.append(lambda now: setattr(source, "now", now))
+    found_by = finder(source, "read", report, clock)
+    group = lookup("org-9", "zed@x.com") if identity == "lookup" else by_email("zed@x.com")
+    found_by.remember_created(group)  # its batch made it; the answer carries no id
+    source.prospects.append(Candidate(9, "zed@x.com", "org-9", "2026-01-01 00:00:00"))
+    source.shown_at[9] = 5.0  # reads show it 5 seconds after the create
+
+    assert found_by.find([group])[group.identity] == 9
+    assert clock.pauses == [1.0, 2.0, 4.0]  # read again at 1, 3 and 7 seconds
+    assert source.reads == ["zed@x.com"] * 4
+
+
+def test_reads_stop_waiting_once_the_lag_has_passed(report: RunReport) -> None:
+    clock = FakeClock()
+    source = LaggingSource(list(PROSPECTS))
+    found_by = finder(source, "read", report, clock)
+    group = by_email("gone@x.com")
+    found_by.remember_created(group)
+    clock.now = 50.0  # created 50 seconds ago: at most 10 seconds more
+    assert found_by.find([group])[group.identity] is None
+    assert sum(clock.pauses) == pytest.approx(10.0)
+    # A prospect the run did not create is not waited for.
+    clock.pauses.clear()
+    assert found_by.find([by_email("nobody@x.com")])[Identity("email", "nobody@x.com")] is None
+    assert clock.pauses == []
+
+
+@pytest.mark.parametrize("strategy", ["read", "scan"])
+def test_a_lost_create_pardot_does_not_show_yet_is_waited_for_not_sent_again(
+    report: RunReport, strategy: str
+) -> None:
+    clock = FakeClock()
+    source = LaggingSource(list(PROSPECTS))
+    clock.on_pause.append(lambda now: setattr(source, "now", now))
+    found_by = finder(source, strategy, report, clock)
+    if strategy == "scan":
+        found_by.finish_scan()
+    since = found_by.watermark()
+    source.prospects.append(Candidate(9, "zed@x.com", None, "2026-01-01 00:00:00"))
+    source.shown_at[9] = 20.0
+    group = by_email("zed@x.com")
+    assert found_by.find_lost_creates([group], since=since) == {group.identity: 9}
+    assert sum(clock.pauses) >= 20.0
+    # Not applied at all: taken as not applied once the lag has passed, then sent again.
+    clock.pauses.clear()
+    other = by_email("never@x.com")
+    assert found_by.find_lost_creates([other], since=since) == {other.identity: None}
+    assert sum(clock.pauses) == pytest.approx(60.0)

@@ -155,6 +155,9 @@ class V4Dialect:
             strategy=settings.lookup_strategy,
             report=tools.report,
             executor=tools.read_executor,
+            pause=lambda seconds: tools.client.pause_before_retry(
+                seconds, failure="waiting for Pardot's reads to show a prospect this run wrote"
+            ),
         )
         self.imports = ImportWriter(
             api=V4ImportApi(tools.client, settings),

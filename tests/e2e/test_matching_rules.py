@@ -283,6 +283,34 @@ def test_a_number_lookup_field_matches_the_number_pardot_reads_back(
             assert "0 created, 1 updated" in traits.summary, traits.summary
 
 
+@pytest.mark.parametrize("write_method", ["api", "import"])
+def test_a_prospect_the_run_created_is_found_again_when_reads_lag_behind(
+    ampsea_pardot: Pardot, write_method: str
+) -> None:
+    """Pardot's reads may lag writes by up to a minute. Before: a record of an identity an
+    earlier batch of the run had created (v4 batch and import answers carry no ids) was
+    looked for at once, not found, and created a second time."""
+    unit = ampsea_pardot.unit
+    unit.read_lag = 2.0
+    records = [
+        {"email": "a@x.com", "org_id": "org-1", "first_name": "A"},
+        {"email": "a@x.com", "org_id": "org-1", "first_name": "A2"},
+    ]
+    result = ampsea_pardot.sync(
+        records,
+        lookup_field="org_id",
+        batch_size_rows=1,
+        write_method=write_method,
+        campaign_id=1,
+        import_state_path=str(ampsea_pardot.tmp_path / "imports.json"),
+    )
+    held = unit.prospects()
+    assert [(p["email"], p["org_id"], p["first_name"]) for p in held] == [
+        ("a@x.com", "org-1", "A2")
+    ]
+    assert "1 created, 1 updated" in result.summary, result.summary
+
+
 def test_a_record_without_a_lookup_value_is_rejected_naming_the_field(pardot: Pardot) -> None:
     result = pardot.sync([{"email": "x@x.com", "city": "Oslo"}], lookup_field="org_id")
     [reject] = result.rejects

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -138,3 +139,30 @@ def test_custom_field_query(api: Api) -> None:
     many = api.v34(4, "query", obj="customField", method="GET").json()["result"]
     assert [f["field_id"] for f in many["customField"]] == ["org_id", "tags"]
     assert many["customField"][1]["is_record_multiple_responses"] is True
+
+
+def test_read_lag_keeps_new_prospects_out_of_reads_by_email_and_queries(api: Api) -> None:
+    """Pardot's reads may lag writes by up to 60 seconds (the notes): the knob shows it."""
+    emu = api.emu
+    old = emu.add_prospect("old@example.com", created_at="2024-01-01 00:00:00")
+    emu.read_lag = 0.5
+    made = api.v34(4, "batchCreate", prospects='{"prospects":[{"email":"new@example.com"}]}')
+    assert made.status_code == 201
+    [new] = [p for p in emu.prospects() if p["email"] == "new@example.com"]
+
+    assert err_code(api.v34(4, "read", "email", "new@example.com")) == 4
+    assert _ids(_result(api, sort_by="id", id_greater_than=0)) == [old["id"]]
+    queried = api.v5("GET", "prospects", params={"fields": "id", "email": "new@example.com"})
+    assert queried.json()["values"] == []
+    # Writes and reads by id see it at once; v4 makes another prospect with that email.
+    assert api.v34(4, "read", "id", new["id"]).status_code == 200
+    updated = api.v34(
+        4, "batchUpdate", prospects=f'{{"prospects":[{{"id":{new["id"]},"city":"Oslo"}}]}}'
+    )
+    assert updated.json()["errors"] == {}
+
+    time.sleep(0.55)
+    assert api.v34(4, "read", "email", "new@example.com").json()["prospect"]["city"] == "Oslo"
+    assert _ids(_result(api, sort_by="id", id_greater_than=0)) == [old["id"], new["id"]]
+    queried = api.v5("GET", "prospects", params={"fields": "id", "email": "new@example.com"})
+    assert [v["id"] for v in queried.json()["values"]] == [new["id"]]

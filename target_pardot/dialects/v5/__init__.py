@@ -122,6 +122,9 @@ class V5Dialect:
             strategy=settings.lookup_strategy,
             report=tools.report,
             executor=tools.read_executor,
+            pause=lambda seconds: tools.client.pause_before_retry(
+                seconds, failure="waiting for Pardot's reads to show a prospect this run wrote"
+            ),
         )
         self.writes = V5Writes(
             tools.client, settings, tools.report, self.source, lambda: self.catalog, **clocks

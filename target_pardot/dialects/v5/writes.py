@@ -28,7 +28,7 @@ from target_pardot.dialects.v5.bodies import build_payload
 from target_pardot.dialects.v5.source import FID_FIELDS, PROSPECTS, V5Source, fid_key, parse_time
 from target_pardot.errors import AmbiguousWriteError, RecordError, TransientError
 from target_pardot.fields import FieldCatalog
-from target_pardot.finder import Candidate
+from target_pardot.finder import READ_LAG_SECONDS, Candidate
 from target_pardot.matching import Group
 from target_pardot.outcomes import Result, RunReport
 from target_pardot.settings import Settings
@@ -36,7 +36,6 @@ from target_pardot.settings import Settings
 logger = logging.getLogger(__name__)
 
 # Pardot's documented delay before a write shows in reads and queries.
-READ_LAG_SECONDS = 60.0
 LAG_POLL_SECONDS = 15.0
 # Allowance for the difference between this machine's clock and Pardot's when telling whether
 # a prospect found after a lost create was made by that create.
