@@ -112,6 +112,8 @@ class NumberedSingerReader(SingerReader):
         # Of a BATCH message read only in part (a stop signal came while its files were being
         # read, so it is the last line read): the records of it handed on.
         self.batch_records_read: int | None = None
+        # The broken line that ended the input, raised once what came before it is applied.
+        self.input_error: Exception | None = None
 
     def process_lines(
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
@@ -125,6 +127,20 @@ class NumberedSingerReader(SingerReader):
             "BATCH": lambda message: self._hand_on_batch_records(message, record_callback),
         }
         self._message_types = frozenset(callbacks)
+        try:
+            return self._process_lines(file_input, callbacks)
+        except (InvalidInputLine, RecordsWithoutSchemaException) as error:
+            # A broken line ends the input there: what was read before it is applied as at
+            # the end of input (the SDK drains every sink and relays STATE), and then the run
+            # stops on it (TargetPardot.process_endofpipe raises it).
+            self.input_error = error
+            return Counter()
+        finally:
+            self.reading = False
+
+    def _process_lines(
+        self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
+    ) -> Counter[str]:
         try:
             lines = self._until_stopped(_utf8_lines(file_input or self.default_input))
             return super().process_lines(lines, callbacks)  # type: ignore[arg-type]
@@ -145,8 +161,6 @@ class NumberedSingerReader(SingerReader):
                 f"{self._nothing_after()}. Write map expressions for every record they may "
                 "see, e.g. record.get('x') where a property can be missing"
             ) from None
-        finally:
-            self.reading = False
 
     def stop(self) -> None:
         """Read no further message. Meant for a signal handler, which runs between bytecodes.

@@ -6,7 +6,9 @@ How a run ends is decided here, around the SDK's own command rather than in a co
   exit 0.
 - a failure that stops the run (`TargetPardotError`, malformed input): the summary, one
   `target-pardot stopped: ...` line saying what to fix, the quota note when Pardot's daily
-  limit was the cause; exit 1. STATE is not relayed past what was applied.
+  limit was the cause; exit 1. STATE is not relayed past what was applied. A broken input
+  line ends the input there: the records read before it are applied and STATE relayed as at
+  the end of input, then the run stops on that line.
 - SIGTERM or SIGINT: no further input is read, the records already read are applied (the SDK
   drains the sinks and relays STATE as at the end of input), the summary and an `interrupted`
   line are printed; exit 128 + the signal number (143 for SIGTERM), so a scheduler does not
@@ -129,10 +131,22 @@ class TargetPardot(Target):
         self._ending = True
         try:
             super().process_endofpipe()
+            broken = self._take_input_error()
+            if broken is not None:
+                # What came before the broken line is applied and its STATE relayed: now the
+                # run stops on that line (the exit policy reports it, summary included).
+                raise broken
             if self._run is not None:
                 self._run.finish()
         finally:
             self._ending = False
+
+    def _take_input_error(self) -> Exception | None:
+        reader = self.message_reader
+        if not isinstance(reader, NumberedSingerReader):
+            return None
+        broken, reader.input_error = reader.input_error, None
+        return broken
 
     def _handle_stop_signals(self) -> None:
         # Replaces the handlers the SDK installed a moment ago in PluginBase.__init__.
@@ -195,6 +209,10 @@ class TargetPardot(Target):
         if self._run is not None:
             self._run.finish()
         self.logger.error("target-pardot stopped: %s", error)
+        broken = self._take_input_error()
+        if broken is not None:
+            # Applying what came before a broken input line failed: that line is news too.
+            self.logger.error("target-pardot input also broken: %s", broken)
         if isinstance(error, QuotaExceededError) and self._run is not None:
             applied = self._run.report.applied()
             if error.running_import is None:

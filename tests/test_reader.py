@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 import pytest
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
@@ -19,6 +20,17 @@ from target_pardot.reader import NumberedSingerReader
 SCHEMA = {"type": "SCHEMA", "stream": "users", "schema": {"properties": {}}}
 
 
+def process(
+    reader: NumberedSingerReader, stdin: IO[str], callbacks: dict[str, Callable[[dict], None]]
+) -> Counter[str]:
+    """The input through `reader` as the target reads it: a broken line ends the input, and
+    is raised once what came before it is handled (TargetPardot.process_endofpipe)."""
+    counts = reader.process_lines(stdin, callbacks)
+    if reader.input_error is not None:
+        raise reader.input_error
+    return counts
+
+
 def feed(
     messages: Iterable[dict],
     callbacks: dict[str, Callable[[dict], None]],
@@ -26,7 +38,7 @@ def feed(
 ) -> Counter[str]:
     """The messages as input lines, through `reader` (a new one by default)."""
     text = "".join(json.dumps(message) + "\n" for message in messages)
-    return (reader or NumberedSingerReader()).process_lines(io.StringIO(text), callbacks)
+    return process(reader or NumberedSingerReader(), io.StringIO(text), callbacks)
 
 
 def read(*messages: dict) -> list[dict]:
@@ -91,7 +103,7 @@ def test_input_is_read_as_utf8_whatever_the_locale_and_a_bad_byte_costs_only_its
     stdin = io.TextIOWrapper(io.BytesIO(data), encoding=locale_encoding, errors="strict")
     seen: list[dict] = []
 
-    NumberedSingerReader().process_lines(stdin, {"SCHEMA": seen.append, "RECORD": seen.append})
+    process(NumberedSingerReader(), stdin, {"SCHEMA": seen.append, "RECORD": seen.append})
 
     # The bad byte is kept as Python's "surrogateescape" keeps it: its record is refused later,
     # naming the field (text.py), and the record after it is read.
@@ -106,7 +118,7 @@ def test_a_byte_order_mark_before_a_line_is_skipped_and_lines_keep_their_numbers
     reader = NumberedSingerReader()
 
     with pytest.raises(InvalidInputLine, match="input line 3 is not valid JSON"):
-        reader.process_lines(io.StringIO(text), {"SCHEMA": seen.append, "RECORD": seen.append})
+        process(reader, io.StringIO(text), {"SCHEMA": seen.append, "RECORD": seen.append})
 
     assert seen == [SCHEMA, record]
 
@@ -117,8 +129,10 @@ def test_blank_lines_are_skipped_and_still_counted() -> None:
     seen: list[dict] = []
 
     with pytest.raises(InvalidInputLine, match="input line 6 is not valid JSON"):
-        NumberedSingerReader().process_lines(
-            io.StringIO(text), {"SCHEMA": seen.append, "RECORD": seen.append}
+        process(
+            NumberedSingerReader(),
+            io.StringIO(text),
+            {"SCHEMA": seen.append, "RECORD": seen.append},
         )
 
     assert seen == [SCHEMA, record]
@@ -304,3 +318,19 @@ def test_an_error_that_did_not_come_from_a_stream_map_is_not_relabelled() -> Non
     messages = (SCHEMA, {"type": "RECORD", "stream": "users", "record": {}})
     with pytest.raises(KeyError):
         feed(messages, {"SCHEMA": lambda message: None, "RECORD": failing_record_path})
+
+
+def test_a_broken_line_ends_the_input_there_and_is_kept_for_the_end() -> None:
+    """What came before it is then handled as at the end of input (the SDK drains and relays
+    STATE) before the run stops on it."""
+    record = {"type": "RECORD", "stream": "users", "record": {"email": "a@example.com"}}
+    after = {"type": "RECORD", "stream": "users", "record": {"email": "after@example.com"}}
+    text = "".join(json.dumps(m) + "\n" for m in (SCHEMA, record)) + "{oops\n" + json.dumps(after)
+    seen: list[dict] = []
+    reader = NumberedSingerReader()
+
+    reader.process_lines(io.StringIO(text), {"SCHEMA": seen.append, "RECORD": seen.append})
+
+    assert seen == [SCHEMA, record]
+    assert isinstance(reader.input_error, InvalidInputLine)
+    assert "input line 3 is not valid JSON" in str(reader.input_error)

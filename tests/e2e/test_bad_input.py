@@ -134,20 +134,28 @@ def test_odd_schemas_from_unknown_streams_are_accepted(v4: PardotEmulator, tmp_p
     assert "signed_up" in result.stderr and "profile" in result.stderr  # reported, not sent
 
 
-def test_record_before_schema_fails_clearly_and_applies_nothing(
+def test_record_before_schema_fails_clearly_and_applies_only_what_came_before(
     v4: PardotEmulator, tmp_path: Path
 ) -> None:
+    """Before: the records read before the broken line were dropped too, while the stop said
+    'nothing after line 2 was applied'. Now they are applied, and the STATE after them
+    relayed, as at the end of input (or on SIGTERM); then the run stops on the line."""
     messages = [
-        *singer_messages("users", [GOOD]),
+        *singer_messages("users", [GOOD], state={"bookmark": 1}),
         {"type": "RECORD", "stream": "orders", "record": {"email": "early@example.com"}},
+        {"type": "RECORD", "stream": "users", "record": {"email": "after@example.com"}},
+        {"type": "STATE", "value": {"bookmark": 2}},
     ]
     result = run_target(target_config(v4, tmp_path), messages, tmp_path)
     assert result.returncode == 1
     [stop] = [line for line in result.stderr.splitlines() if "target-pardot stopped:" in line]
-    assert "input line 3" in stop and "'orders'" in stop and "SCHEMA" in stop
+    assert "input line 4" in stop and "'orders'" in stop and "SCHEMA" in stop
+    assert "nothing after line 3 was applied" in stop
     assert "Traceback" not in result.stderr
     assert "early@example.com" not in result.stderr
-    assert v4.prospects() == []
+    assert [p["email"] for p in v4.prospects()] == [GOOD["email"]]
+    assert result.states == [{"bookmark": 1}]
+    assert "1 created" in result.summary, result.summary
 
 
 def test_malformed_json_line_fails_with_its_number_and_nothing_past_it_is_applied(
