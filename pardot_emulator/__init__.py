@@ -87,10 +87,12 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   ``?fields=`` answers id, email and the fields it wrote. A ``nextPageToken`` carries the
   whole query, so filters sent with it are ignored. ``orderBy`` is "<id|createdAt|
   updatedAt|lastActivityAt> [asc|desc]" (default "id asc"); ``deleted`` is false (default),
-  true or all. upsertLatestByEmail answers 200 with ``{id, email}`` plus any requested
-  fields (body ``fields`` list or ``?fields=``) whether it updated or created, as
-  production clients see; ``upsert_created_status=201`` makes a create answer 201, so
-  clients are tested against both (real behaviour UNCONFIRMED).
+  true or all. upsertLatestByEmail refuses a top-level property other than matchEmail,
+  prospect, fields and secondaryDeletedSearch with 154 (naming the first, sorted), and
+  answers 200 with ``{id, email}`` plus any requested fields (body ``fields`` list or
+  ``?fields=``) whether it updated or created, as production clients see;
+  ``upsert_created_status=201`` makes a create answer 201, so clients are tested against
+  both (real behaviour UNCONFIRMED).
 - Import API, v5 (``/api/v5/imports``; the rules are in ``imports``). Documented and followed:
   create with operation Upsert / object Prospect / createOnNoMatch / restoreDeleted / per-column
   ``fields`` {overwrite, nullOverwrite} (defaults true / false) and optional ``status: Ready``;

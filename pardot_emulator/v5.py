@@ -196,11 +196,26 @@ def _update(ctx: ApiContext, req: V5Request) -> ApiResult:
     return ApiResult(200, render_prospect(store, prospect, fields or _default_fields(body)))
 
 
+# The documented body of upsertLatestByEmail; the notes' v5 validation errors: any other
+# property is refused with 154 "Invalid property in request: X".
+_UPSERT_LATEST_PROPERTIES = frozenset(
+    {"matchEmail", "prospect", "fields", "secondaryDeletedSearch"}
+)
+
+
+def _refuse_unknown_properties(body: dict[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(name for name in body if name not in known)
+    if unknown:
+        # Sorted so that the property named does not depend on the client's key order.
+        raise PardotError(154, f"{MESSAGES[154]}: {unknown[0]}")
+
+
 def _upsert_latest(ctx: ApiContext, req: V5Request) -> ApiResult:
     """Update the active prospect with this email that was active last (ties: highest id),
     else, with secondaryDeletedSearch, restore the latest archived one, else create."""
     store = ctx.store
     body = json_object(req.body)
+    _refuse_unknown_properties(body, _UPSERT_LATEST_PROPERTIES)
     match_email = body.get("matchEmail")
     if match_email is None:
         raise PardotError(153, f"{MESSAGES[153]}: matchEmail")

@@ -254,6 +254,25 @@ def test_upsert_latest_ties_and_archived(api: Api) -> None:
     assert made.json()["id"] != gone["id"]
 
 
+def test_an_unknown_property_in_an_upsert_latest_body_is_refused_with_154(api: Api) -> None:
+    path = "prospects/do/upsertLatestByEmail"
+    body = {
+        "matchEmail": "new@example.com",
+        "prospect": {"firstName": "New"},
+        "secondaryDeletedSearch": True,
+        "matchFid": "00Q000000000001AAA",
+    }
+    refused = api.v5("POST", path, body=body)
+    assert refused.status_code == 400
+    assert refused.json() == {"code": 154, "message": "Invalid property in request: matchFid"}
+    assert api.emu.prospects() == []  # nothing was written
+
+    # The documented properties, all of them, are accepted.
+    body.pop("matchFid")
+    accepted = api.v5("POST", path, body={**body, "fields": ["id", "email"]})
+    assert accepted.status_code == 200, accepted.text
+
+
 def test_upsert_latest_created_status_is_an_option(api: Api) -> None:
     api.emu.upsert_created_status = 201
     path = "prospects/do/upsertLatestByEmail"
