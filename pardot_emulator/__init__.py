@@ -18,10 +18,11 @@ columns mean) + ``multipart`` (upload parsing), ``render``
 ``PardotEmulator``), ``__main__`` (CLI).
 
 Every API request is checked in this order (first failure wins): bearer token (184, HTTP
-401) -> ``Pardot-Business-Unit-Id`` (181 missing, HTTP 400; 201 not the configured unit,
-HTTP 403) -> daily quota (122) -> concurrency slot (66; the request over the limit fails at
-once) -> queued errors (``queue_error``) -> ``fail_every`` (HTTP 500, HTML body, nothing
-applied) -> ``latency`` (slept holding the slot, outside the state lock) -> handler ->
+401) -> ``Pardot-Business-Unit-Id`` (181 missing, HTTP 400; 182 not shaped like a business
+unit id, ``0Uv`` + 15 letters or digits, HTTP 400; 201 not the configured unit, HTTP 403) ->
+daily quota (122) -> concurrency slot (66; the request over the limit fails at once) ->
+queued errors (``queue_error``) -> ``fail_every`` (HTTP 500, HTML body, nothing applied) ->
+``latency`` (slept holding the slot, outside the state lock) -> handler ->
 ``drop_after_commit_every`` (applied, then the connection is closed with no response).
 Every request under ``/api/`` counts in ``api_calls`` and ``call_counts``, failed or not;
 paths that match no endpoint count as ``api.unknown`` (v3/v4 style, error 2) or
@@ -142,7 +143,6 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   ``fail_every``/``drop_after_commit_every`` use each API call's sequence number
   (the ``api_calls`` count), so call N faults when N is a multiple. The daily quota counts
   authenticated calls for the right business unit, including ones then refused with 66.
-  182 ("invalid header") is never produced by the checks; only ``queue_error`` emits it.
   ``queue_error`` codes use the same HTTP statuses as real ones (400 unless listed above).
 """
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .gate import is_business_unit_id
 from .loopback import is_loopback
 from .oauth import DEFAULT_CREDENTIALS
 from .server import PardotEmulator
@@ -225,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
+    if not is_business_unit_id(args.business_unit_id):
+        unit = args.business_unit_id
+        parser.error(f"--business-unit-id must be 0Uv and 15 letters or digits, not {unit!r}")
     try:
         jwt_public_key = (
             args.jwt_public_key.read_text(encoding="utf-8") if args.jwt_public_key else None

@@ -61,6 +61,8 @@ MESSAGES: dict[int, str] = {
     168: "Import columns must name each column of the CSV once",
     180: "One or more of the specified fields are invalid",
     181: "A required header is missing",
+    # The notes give 182's meaning (the header is invalid) but not its wording or status: both
+    # are the emulator's choice, HTTP 400 as for the missing header (181).
     182: "Invalid Pardot-Business-Unit-Id header",
     183: "An internal error occurred. Please try again",
     184: "access_token is invalid, unknown, or malformed: Inactive token",

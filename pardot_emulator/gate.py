@@ -1,18 +1,24 @@
 """Admission of one API request: everything checked before a handler may run.
 
 Order (first failure wins): bearer token (184) -> Pardot-Business-Unit-Id header (181 when
-missing, 201 when not the configured unit) -> daily quota (122) -> concurrency slot (66)
--> queued errors -> every-Nth-call faults. Unauthenticated calls therefore never use quota,
-and a request rejected for quota never takes a concurrency slot.
+missing, 182 when it cannot be a business unit id, 201 when not the configured unit) -> daily
+quota (122) -> concurrency slot (66) -> queued errors -> every-Nth-call faults.
+Unauthenticated calls therefore never use quota, and a request rejected for quota never takes a
+concurrency slot.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import PardotError
 from .faults import Fault, FaultPlan, injected_fault
 from .oauth import TokenBook
+
+# The notes: a business unit id is 18 characters and starts with 0Uv (Salesforce ids are
+# letters and digits). A header that cannot be one is invalid (182), not an unknown unit (201).
+_BUSINESS_UNIT_ID = re.compile(r"0Uv[A-Za-z0-9]{15}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,10 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
+def is_business_unit_id(text: str) -> bool:
+    return _BUSINESS_UNIT_ID.fullmatch(text) is not None
+
+
 def admit(
     *,
     endpoint: str,
@@ -59,6 +69,8 @@ def admit(
         return Verdict(PardotError(184))
     if not business_unit:
         return Verdict(PardotError(181))
+    if not is_business_unit_id(business_unit.strip()):
+        return Verdict(PardotError(182))
     if business_unit.strip() != knobs.business_unit_id:
         return Verdict(PardotError(201))
     if not faults.charge_daily(knobs.daily_limit):

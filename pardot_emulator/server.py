@@ -30,7 +30,7 @@ from .clock import Clock
 from .context import OPEN_LIFETIME, ApiContext, ApiResult, ImportLimits, Reply
 from .errors import PardotError
 from .faults import FaultPlan
-from .gate import Knobs, Verdict, admit
+from .gate import Knobs, Verdict, admit, is_business_unit_id
 from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook
 from .loopback import is_loopback
 from .oauth import DEFAULT_CREDENTIALS, TOKEN_PATH, TokenBook, token_response
@@ -83,6 +83,11 @@ class PardotEmulator:
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"the emulator only listens on loopback addresses, not {host!r}")
+        if not is_business_unit_id(business_unit_id):
+            # Every request naming it would be refused with 182, which would look like a bug.
+            raise ValueError(
+                f"{business_unit_id!r} is not a business unit id (0Uv + 15 letters/digits)"
+            )
         # Knobs: plain attributes, read on every request, so tests may change them mid-run.
         self.business_unit_id = business_unit_id
         self.latency = latency

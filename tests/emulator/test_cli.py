@@ -105,6 +105,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         ["--host", "0.0.0.0"],  # noqa: S104 - the point is that it is refused
         ["--host", "example.com"],
         ["--custom-field", "x:Text:many"],
+        ["--business-unit-id", "hello"],
     ],
 )
 def test_cli_rejects_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

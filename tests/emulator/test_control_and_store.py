@@ -77,6 +77,12 @@ def test_only_loopback_hosts() -> None:
         PardotEmulator(host="0.0.0.0")  # noqa: S104 - the point is that it is refused
 
 
+def test_the_business_unit_served_must_be_shaped_like_a_business_unit_id() -> None:
+    # Every request naming it would otherwise be refused with 182.
+    with pytest.raises(ValueError, match="not a business unit id"):
+        PardotEmulator(business_unit_id="acme")
+
+
 def test_stop_closes_the_port() -> None:
     with PardotEmulator() as emu:
         url = emu.url

@@ -45,6 +45,29 @@ def test_business_unit_header(api: Api) -> None:
     assert (v5.status_code, v5.json()["code"]) == (403, 201)
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["hello", "0Uv000000000001", "0Uv000000000001AAAA", "1Uv000000000001AAA", "0Uv000000000001-AA"],
+)
+def test_a_header_that_is_not_a_business_unit_id_is_refused_with_182(api: Api, header: str) -> None:
+    api.business_unit = header
+    v4 = api.v34(4, "query")
+    assert (v4.status_code, err_code(v4)) == (400, 182)
+    assert v4.json()["err"] == "Invalid Pardot-Business-Unit-Id header"
+    v5 = api.v5("GET", "prospects", params={"fields": "id"})
+    assert (v5.status_code, v5.json()["code"]) == (400, 182)
+
+
+def test_an_invalid_business_unit_header_uses_no_quota(
+    make_emulator: Callable[..., PardotEmulator],
+) -> None:
+    api = Api(make_emulator(daily_limit=1))
+    api.business_unit = "hello"
+    assert err_code(api.v34(4, "query")) == 182
+    api.business_unit = BU
+    assert api.v34(4, "query").status_code == 200
+
+
 def test_api_version_must_match_the_ampsea_setting(api: Api, api3: Api) -> None:
     v3_on_ampsea = api.v34(3, "query")
     assert (v3_on_ampsea.status_code, err_code(v3_on_ampsea)) == (400, 88)
