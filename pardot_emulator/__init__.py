@@ -105,11 +105,12 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   repeat the header; 10 MB per batch (413), 10 batches per import (429), a daily batch limit
   (164), empty file refused. Chosen where UNCONFIRMED: the create's JSON part is named
   ``input`` (a plain JSON body works too); a create whose file is refused keeps no import;
-  codes 161 (not Open / no batch), 162 (not finished), 163 (11th batch, HTTP 429), 164 (HTTP
-  429), 165 (413), 166 (empty, unreadable, ragged or repeated-column CSV), 167 (header differs),
-  153 (required column missing), 180 (unknown, read-only or forbidden column); the batch answer
-  is ``{"id": <batch number>, "importId"}``; ``fields`` is required on reads (code 31, as for
-  prospects) and an unknown name is 51; an unknown import id is 404 code 3. Processing is
+  codes 161 (not Open or expired / no batch), 162 (not finished), 163 (11th batch, HTTP 429),
+  164 (HTTP 429), 165 (413), 166 (empty, unreadable, ragged or repeated-column CSV), 167
+  (header differs), 153 (required column missing), 180 (unknown, read-only or forbidden
+  column); the batch answer is ``{"id": <batch number>, "importId"}``; ``fields`` is
+  required on reads (code 31, as for prospects) and an unknown name is 51; an unknown import
+  id is 404 code 3. Processing is
   whole-import, once ``import_delay`` seconds have passed since Ready (``Processing`` from half
   way), in batch and row order; a row with two match values fails; matchEmail picks the active
   prospect with the latest activity (as upsertLatestByEmail), then, with restoreDeleted, an
@@ -120,7 +121,10 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   values; ``overwrite: false`` writes a column only where the prospect has no value;
   addToList/removeFromList are accepted and ignored. The error download is a 302 to
   ``/files/import-errors/<token>.csv`` (not under /api/, no token, not counted), the sent
-  header plus a last column ``error``, rows as sent. Open imports never expire.
+  header plus a last column ``error``, rows as sent. Imports left Open expire after
+  ``import_open_lifetime`` seconds (24 hours, the v4 guide's figure: the notes say only that
+  PATCH Ready needs an import "Open and not expired"); ``isExpired`` then reads true, and a
+  batch or PATCH Ready is refused with 161, as for v4 imports.
   ``fail_next_import_after(n)`` makes the next import processed stop after n rows: the rest
   fail with error 183's message ("An internal error occurred. Please try again") and are not
   applied, and the import still ends Complete (how a real import fails part way is not

@@ -22,7 +22,7 @@ class ImportLimits:
     max_batch_bytes: int = MAX_BATCH_BYTES
     max_batches: int = MAX_BATCHES
     daily_batch_limit: int | None = None
-    # Seconds a v4 import may stay Open before it expires (v5 imports never expire here).
+    # Seconds an import (v4 or v5) may stay Open before it expires.
     open_lifetime: float = OPEN_LIFETIME
 
 

@@ -10,8 +10,8 @@ import goes
 and is processed as a whole, in batch and row order, once ``delay`` seconds have passed since
 it was made Ready (``settle`` is called on every API request and inspection, which stands in
 for Pardot's background workers; half way through the delay it reads ``Processing``). An import
-may be given a lifetime while Open (v4: 24 hours); once it is over, it is expired and takes no
-batch and no start.
+may be given a lifetime while Open (24 hours, both APIs); once it is over, it is expired and
+takes no batch and no start (error 161).
 
 Rules checked when a batch arrives (the whole batch is refused, nothing is kept):
 
@@ -118,7 +118,7 @@ class ImportJob:
     status: str = OPEN
     updated_at: float = 0.0
     ready_at: float | None = None
-    # When an Open import expires (v4: 24 hours after it was made); None: never.
+    # When an Open import expires (24 hours after it was made); None: never.
     expires_at: float | None = None
     # The columns the import declared it would have (v4 `columns`), checked against the header.
     declared_columns: list[str] | None = None

@@ -104,7 +104,7 @@ class PardotEmulator:
         self.import_daily_batch_limit = import_daily_batch_limit
         self.import_max_batch_bytes = import_max_batch_bytes
         self.import_max_batches = import_max_batches
-        # Seconds a v4 import may stay Open before it expires.
+        # Seconds an import (v4 or v5) may stay Open before it expires.
         self.import_open_lifetime = import_open_lifetime
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
 

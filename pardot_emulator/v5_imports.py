@@ -176,8 +176,7 @@ def render(ctx: ApiContext, job: ImportJob, fields: list[str] | None = None) -> 
         "operation": "Upsert",
         "object": "Prospect",
         "status": job.status,
-        # UNCONFIRMED: Pardot expires Open imports after a while; the emulator never does.
-        "isExpired": False,
+        "isExpired": job.is_expired(ctx.store.clock.now()),
         "createOnNoMatch": job.create_on_no_match,
         "restoreDeleted": job.restore_deleted,
         "batchesRef": f"{ctx.base_url}{IMPORTS}/{job.id}/batches",
@@ -231,6 +230,9 @@ def _create(ctx: ApiContext, req: V5Request) -> ApiResult:
         restore_deleted=restore_deleted,
         rules=rules,
         now=now,
+        # The notes let PATCH Ready start only an import "Open and not expired"; how long a v5
+        # import stays Open is not given, so it is the v4 guide's 24 hours (the same knob).
+        open_lifetime=ctx.import_limits.open_lifetime,
     )
     ctx.fill_new_import(job, csv_data, ready=ready, now=now)
     return ApiResult(201, render(ctx, job))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from typing import Any
 
 import pytest
@@ -314,6 +315,36 @@ def test_only_the_status_may_be_set_and_only_on_an_open_import_with_a_batch(
     assert err_code(other) == 154
     late = imports.add(import_id, csv_bytes(["email", "campaignId"], ["b@example.com", 1]))
     assert err_code(late) == 161
+
+
+def test_an_import_left_open_expires_and_then_takes_no_batch_and_no_start(
+    emu: PardotEmulator, imports: Imports
+) -> None:
+    emu.import_open_lifetime = 0.2
+    emu.import_delay = 60  # the started import stays Waiting meanwhile
+    file = csv_bytes(["email", "campaignId"], ["a@example.com", 1])
+    started_in_time = imports.run(CREATE, file)
+    import_id = imports.create(CREATE, file).json()["id"]
+    assert imports.read(import_id, "status,isExpired").json()["isExpired"] is False
+    time.sleep(0.3)
+    assert imports.read(import_id, "status,isExpired").json() == {
+        "id": import_id,
+        "status": "Open",
+        "isExpired": True,
+    }
+    late = imports.add(import_id, file)
+    assert (late.status_code, err_code(late)) == (400, 161)
+    assert "expired" in late.json()["message"]
+    start = imports.start(import_id)
+    assert (start.status_code, err_code(start)) == (400, 161)
+    assert "expired" in start.json()["message"]
+    assert emu.imports()[1]["batches"] == 1  # the refused batch was not kept
+    # Only Open imports expire: one started in time goes on.
+    assert imports.read(started_in_time, "status,isExpired").json() == {
+        "id": started_in_time,
+        "status": "Waiting",
+        "isExpired": False,
+    }
 
 
 def test_create_checks_the_import_description(imports: Imports) -> None:
