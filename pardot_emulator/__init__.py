@@ -141,7 +141,9 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   accepted on this host although Salesforce wants a My Domain URL. JWT assertions must be
   RS256 with iss = client_id, sub = username, aud = this emulator's URL or
   login/test.salesforce.com, and exp in the future (not capped at 3 minutes). Salesforce's
-  "token request is already being processed" race is not emulated.
+  "token request is already being processed" race (400 invalid_grant when two token requests
+  overlap) is staged with ``fail_next_token_calls(n)``: the next n token calls get it,
+  whatever they carry (``error`` / ``description`` give another answer).
 - Faults: ``queue_drop(endpoint, count)`` applies the next calls to one endpoint and then
   closes the connection unanswered, for lost answers at a precise point of a sync.
   ``fail_every``/``drop_after_commit_every`` use each API call's sequence number

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,9 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_HOSTS = ("https://login.salesforce.com", "https://test.salesforce.com")
 ORG_ID = "00D000000000001AAA"
 USER_ID = "005000000000001AAA"
+# Salesforce's answer to a token request while another one for the same grant is under way
+# (the notes: "two refreshes at once can give 400 invalid_grant"; clients should retry it).
+ALREADY_PROCESSING = "token request is already being processed"
 
 
 class OAuthError(Exception):
@@ -74,6 +78,21 @@ class TokenBook:
             return False
         record.calls += 1
         return True
+
+
+class TokenFailures:
+    """Token calls to refuse on purpose, one queued error per call, oldest first. A real race
+    cannot be staged reliably, so the emulator refuses the next calls whatever they carry.
+    Callers hold the emulator lock."""
+
+    def __init__(self) -> None:
+        self._queued: deque[OAuthError] = deque()
+
+    def queue(self, count: int, error: str, description: str) -> None:
+        self._queued.extend(OAuthError(error, description) for _ in range(count))
+
+    def take(self) -> OAuthError | None:
+        return self._queued.popleft() if self._queued else None
 
 
 def token_response(

@@ -33,7 +33,14 @@ from .faults import FaultPlan
 from .gate import Knobs, Verdict, admit, is_business_unit_id
 from .imports import MAX_BATCH_BYTES, MAX_BATCHES, ImportBook
 from .loopback import is_loopback
-from .oauth import DEFAULT_CREDENTIALS, TOKEN_PATH, TokenBook, token_response
+from .oauth import (
+    ALREADY_PROCESSING,
+    DEFAULT_CREDENTIALS,
+    TOKEN_PATH,
+    TokenBook,
+    TokenFailures,
+    token_response,
+)
 from .render import HTML_TYPE, JSON_TYPE, encode, fail, html_error
 from .store import Store
 
@@ -114,6 +121,7 @@ class PardotEmulator:
         self._store = Store(clock or Clock(), ampsea=ampsea)
         self.read_lag = read_lag
         self._tokens = TokenBook()
+        self._token_failures = TokenFailures()
         self._faults = FaultPlan()
         self._imports = ImportBook()
         self._counts: Counter[str] = Counter()
@@ -261,6 +269,18 @@ class PardotEmulator:
         with self._lock:
             self._faults.queue(code, endpoint, count)
 
+    def fail_next_token_calls(
+        self,
+        count: int = 1,
+        error: str = "invalid_grant",
+        description: str = ALREADY_PROCESSING,
+    ) -> None:
+        """The next `count` token calls answer HTTP 400 ``{"error", "error_description"}``
+        and issue nothing, whatever they carry: by default Salesforce's answer when two token
+        requests overlap, which clients should retry."""
+        with self._lock:
+            self._token_failures.queue(count, error, description)
+
     def queue_drop(self, endpoint: str, count: int = 1) -> None:
         """The next `count` calls to `endpoint` are applied, then answered with nothing."""
         with self._lock:
@@ -304,6 +324,9 @@ class PardotEmulator:
         with self._lock:
             self._token_calls += 1
             self._counts["oauth.token"] += 1
+            forced = self._token_failures.take()
+            if forced is not None:
+                return Reply(400, json.dumps(forced.payload()).encode(), JSON_TYPE)
             status, payload = token_response(
                 method,
                 form,

@@ -101,6 +101,28 @@ def test_new_tokens_do_not_revoke_old_ones_and_are_counted(emu: PardotEmulator) 
     assert emu.api_calls == 2  # token calls are not API calls
 
 
+def test_fail_next_token_calls_answers_the_already_processing_race_then_recovers(
+    emu: PardotEmulator,
+) -> None:
+    emu.fail_next_token_calls(2)
+    for _ in range(2):
+        refused = token_request(emu, **refresh_form())
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "error": "invalid_grant",
+            "error_description": "token request is already being processed",
+        }
+    assert token_request(emu, **refresh_form()).status_code == 200
+    assert emu.token_calls == 3
+
+
+def test_fail_next_token_calls_can_give_another_error(emu: PardotEmulator) -> None:
+    emu.fail_next_token_calls(1, error="invalid_client_id", description="client identifier invalid")
+    refused = token_request(emu, **refresh_form())
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_client_id")
+    assert token_request(emu, **refresh_form()).status_code == 200
+
+
 def test_token_ttl_is_read_at_run_time(emu: PardotEmulator) -> None:
     api = Api(emu)
     assert api.v34(4, "query").status_code == 200
