@@ -137,9 +137,13 @@ Choices made where Pardot's behaviour is UNCONFIRMED or unspecified:
   Errors and error-file wording as the v5 Import API's; the batch answer is an empty 204; Open
   imports expire after ``import_open_lifetime`` seconds (24 hours). ``fail_next_import_after``
   works for them too. v4 and v5 imports share one id sequence and one daily batch count.
-- OAuth: every grant but the JWT one needs the right client_secret; client_credentials is
-  accepted on this host although Salesforce wants a My Domain URL. JWT assertions must be
-  RS256 with iss = client_id, sub = username, aud = this emulator's URL or
+- OAuth: every grant but the JWT one needs the right client_secret. client_credentials must
+  be sent to the org's My Domain host (the notes); the emulator has one host, so by default it
+  accepts the grant there, and with ``my_domain_host="<name>"`` only from requests whose Host
+  header names it (``"localhost"`` makes http://localhost:<port> the My Domain and
+  http://127.0.0.1:<port> not); elsewhere 400 invalid_grant "request not supported on this
+  domain" (Salesforce's wording in public client reports; UNCONFIRMED by the notes). JWT
+  assertions must be RS256 with iss = client_id, sub = username, aud = this emulator's URL or
   login/test.salesforce.com, and exp in the future (not capped at 3 minutes). Salesforce's
   "token request is already being processed" race (400 invalid_grant when two token requests
   overlap) is staged with ``fail_next_token_calls(n)``: the next n token calls get it,

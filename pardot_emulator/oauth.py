@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -37,6 +38,9 @@ USER_ID = "005000000000001AAA"
 # Salesforce's answer to a token request while another one for the same grant is under way
 # (the notes: "two refreshes at once can give 400 invalid_grant"; clients should retry it).
 ALREADY_PROCESSING = "token request is already being processed"
+# Salesforce's answer to a client_credentials grant sent to login/test.salesforce.com rather
+# than the org's My Domain (seen in public client issues; the notes give no wording).
+NOT_THIS_DOMAIN = "request not supported on this domain"
 
 
 class OAuthError(Exception):
@@ -95,6 +99,19 @@ class TokenFailures:
         return self._queued.popleft() if self._queued else None
 
 
+def is_my_domain(host_header: str | None, my_domain_host: str | None) -> bool:
+    """Whether a token request reached the org's My Domain host: always, when none is set
+    (the emulator has one host for everything); else when its Host header names that host,
+    whatever the port."""
+    if my_domain_host is None:
+        return True
+    try:
+        host = urlsplit("//" + (host_header or "")).hostname
+    except ValueError:  # a Host header that is no host at all
+        return False
+    return host is not None and host == my_domain_host.strip().lower()
+
+
 def token_response(
     method: str,
     form: Mapping[str, str],
@@ -103,12 +120,13 @@ def token_response(
     book: TokenBook,
     instance_url: str,
     jwt_public_key: str | None,
+    on_my_domain: bool = True,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) for one token request."""
     try:
         if method != "POST":
             raise OAuthError("invalid_request", "must use HTTP POST")
-        _check_grant(form, credentials, instance_url, jwt_public_key)
+        _check_grant(form, credentials, instance_url, jwt_public_key, on_my_domain)
     except OAuthError as exc:
         return 400, exc.payload()
     issued_at = str(int(time.time() * 1000))
@@ -132,6 +150,7 @@ def _check_grant(
     credentials: Mapping[str, str],
     instance_url: str,
     jwt_public_key: str | None,
+    on_my_domain: bool,
 ) -> None:
     grant = form.get("grant_type")
     if grant == "refresh_token":
@@ -139,6 +158,9 @@ def _check_grant(
         if not _same(form.get("refresh_token"), credentials["refresh_token"]):
             raise OAuthError("invalid_grant", "expired access/refresh token")
     elif grant == "client_credentials":
+        # The notes: this grant "must use the org's My Domain URL ... not login/test".
+        if not on_my_domain:
+            raise OAuthError("invalid_grant", NOT_THIS_DOMAIN)
         _check_client(form, credentials)
     elif grant == "password":
         _check_client(form, credentials)

@@ -39,6 +39,7 @@ from .oauth import (
     TOKEN_PATH,
     TokenBook,
     TokenFailures,
+    is_my_domain,
     token_response,
 )
 from .render import HTML_TYPE, JSON_TYPE, encode, fail, html_error
@@ -77,6 +78,7 @@ class PardotEmulator:
         jwt_public_key: str | None = None,
         *,
         upsert_created_status: int = 200,
+        my_domain_host: str | None = None,
         import_delay: float = 0.0,
         import_daily_batch_limit: int | None = None,
         import_max_batch_bytes: int = MAX_BATCH_BYTES,
@@ -105,6 +107,9 @@ class PardotEmulator:
         self.fail_every = fail_every
         self.drop_after_commit_every = drop_after_commit_every
         self.jwt_public_key = jwt_public_key
+        # The org's My Domain host name: when set, a client_credentials grant is accepted only
+        # by a request whose Host header names it (None: on any host).
+        self.my_domain_host = my_domain_host
         self.upsert_created_status = upsert_created_status
         # Seconds from an import's start (status Ready) until it is Complete.
         self.import_delay = import_delay
@@ -302,7 +307,7 @@ class PardotEmulator:
         split = urlsplit(target)
         path = split.path
         if path == TOKEN_PATH:
-            return self._token(method, split.query, body)
+            return self._token(method, split.query, body, headers.get("Host"))
         if path.startswith("/_emulator/"):
             return control.handle(self, method, path, split.query, body)
         if path.startswith("/api/"):
@@ -318,7 +323,7 @@ class PardotEmulator:
                 return Reply(404, b"no such file", "text/plain")
             return Reply(200, job.errors_csv(), "text/csv; charset=utf-8")
 
-    def _token(self, method: str, query: str, body: bytes) -> Reply:
+    def _token(self, method: str, query: str, body: bytes, host: str | None) -> Reply:
         form = _last_values(parse_qs(query, keep_blank_values=True))
         form.update(_last_values(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)))
         with self._lock:
@@ -334,6 +339,7 @@ class PardotEmulator:
                 book=self._tokens,
                 instance_url=self.url,
                 jwt_public_key=self.jwt_public_key,
+                on_my_domain=is_my_domain(host, self.my_domain_host),
             )
         return Reply(status, json.dumps(payload).encode(), JSON_TYPE)
 

@@ -44,6 +44,23 @@ def test_each_secret_based_flow_gets_a_token(emulator: PardotEmulator, flow: str
     assert emulator.token_calls == 1
 
 
+def test_client_credentials_off_the_my_domain_host_stops_with_salesforces_reason(
+    make_emulator: Any,
+) -> None:
+    # The emulator's My Domain is http://localhost:<port>; http://127.0.0.1:<port> stands for
+    # login.salesforce.com.
+    emulator = make_emulator(my_domain_host="localhost")
+    my_domain = emulator.url.replace("127.0.0.1", "localhost")
+    on_my_domain = settings(emulator, auth_flow="client_credentials", login_url=my_domain)
+    assert OAuthTokens(on_my_domain, requests.Session()).token()
+
+    elsewhere = settings(emulator, auth_flow="client_credentials")
+    with pytest.raises(AuthenticationError, match="request not supported on this domain") as error:
+        OAuthTokens(elsewhere, requests.Session()).token()
+    assert DEFAULT_CREDENTIALS["client_secret"] not in str(error.value)
+    assert emulator.token_calls == 2  # refused once, not retried
+
+
 def test_jwt_bearer_signs_an_assertion_the_connected_app_key_verifies(
     make_emulator: Any, rsa_key: tuple[str, str]
 ) -> None:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import jwt
 import pytest
+import requests
 
 from pardot_emulator import PardotEmulator
 from tests.conftest import rsa_key_pair
@@ -83,9 +84,46 @@ def test_token_errors(
         assert response.json()["error_description"] == description
 
 
-def test_token_endpoint_requires_post(emu: PardotEmulator) -> None:
-    import requests
+def test_with_a_my_domain_host_client_credentials_is_refused_on_any_other_host(
+    make_emulator: Callable[..., PardotEmulator],
+) -> None:
+    emu = make_emulator(my_domain_host="acme.my.salesforce.com")
+    client = {"client_id": CREDS["client_id"], "client_secret": CREDS["client_secret"]}
 
+    def grant(host: str | None, **form: str) -> requests.Response:
+        headers = {"Host": host} if host else {}
+        url = f"{emu.url}/services/oauth2/token"
+        return requests.post(url, data=form, headers=headers, timeout=5)
+
+    for host in (None, "login.salesforce.com", "test.salesforce.com"):
+        refused = grant(host, grant_type="client_credentials", **client)
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "error": "invalid_grant",
+            "error_description": "request not supported on this domain",
+        }
+    on_my_domain = grant("ACME.my.salesforce.com:443", grant_type="client_credentials", **client)
+    assert on_my_domain.status_code == 200, on_my_domain.text
+    # Only client_credentials is tied to My Domain.
+    assert grant(None, **refresh_form()).status_code == 200
+    assert emu.token_calls == 5
+
+
+def test_my_domain_host_localhost_tells_the_two_loopback_urls_apart(
+    make_emulator: Callable[..., PardotEmulator],
+) -> None:
+    emu = make_emulator(my_domain_host="localhost")
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": CREDS["client_id"],
+        "client_secret": CREDS["client_secret"],
+    }
+    my_domain = emu.url.replace("127.0.0.1", "localhost")
+    assert requests.post(f"{my_domain}/services/oauth2/token", data=form, timeout=5).ok
+    assert token_request(emu, **form).status_code == 400
+
+
+def test_token_endpoint_requires_post(emu: PardotEmulator) -> None:
     response = requests.get(f"{emu.url}/services/oauth2/token", params=refresh_form(), timeout=5)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
