@@ -57,6 +57,15 @@ FLOW_REQUIREMENTS: dict[str, tuple[str, ...]] = {
 
 BUSINESS_UNIT_ID_PATTERN = re.compile(r"^0Uv[A-Za-z0-9]{15}$")
 
+# A number written as text, as environment variables carry it: 0.9, 300, .5, 1e-3.
+NUMBER_TEXT_PATTERN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+# A setting whose value is a number with a fraction. singer-sdk converts only integer, boolean
+# and array settings given as environment variables (`--config ENV`), and Meltano crashes on
+# `kind: decimal` ones ("Object of type Decimal is not JSON serializable"), so these also
+# accept the number as text, which Settings.from_config converts (and refuses if it is not one).
+NumberOrText = th.CustomType({"type": ["number", "string"]})
+
 CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
         "business_unit_id",
@@ -254,7 +263,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     ),
     th.Property(
         "max_reject_ratio",
-        th.NumberType,
+        NumberOrText,
         default=0.5,
         description="Stop the run when more than this share of the records seen so far were "
         "rejected (checked once 20 records have been seen), so a broken mapping cannot "
@@ -276,13 +285,13 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     ),
     th.Property(
         "max_retry_seconds",
-        th.NumberType,
+        NumberOrText,
         default=300,
         description="Upper bound on the total time spent retrying one call.",
     ),
     th.Property(
         "request_timeout",
-        th.NumberType,
+        NumberOrText,
         default=60,
         description="Seconds to wait for Pardot's answer to one call.",
     ),
@@ -327,6 +336,11 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
 DEFAULTS: dict[str, Any] = {
     name: spec["default"] for name, spec in CONFIG_SCHEMA["properties"].items() if "default" in spec
 }
+
+# The settings that may be given as numeric text (max_reject_ratio, ...), read from the schema.
+NUMBER_SETTINGS: tuple[str, ...] = tuple(
+    name for name, spec in CONFIG_SCHEMA["properties"].items() if "number" in spec["type"]
+)
 
 
 @dataclass(frozen=True)
@@ -378,7 +392,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        values = with_defaults(config)
+        values = numbers_from_text(with_defaults(config))
         errors = list(_problems(config, values))
         if errors:
             raise ConfigValidationError(
@@ -446,6 +460,19 @@ def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     """
     given = {name: value for name, value in config.items() if value is not None and value != ""}
     return {**DEFAULTS, **given}
+
+
+def numbers_from_text(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values with each number setting given as numeric text ("0.9") turned into a float.
+
+    Text that is not a number is left as it is, for _problems to refuse naming the setting.
+    """
+    converted = dict(values)
+    for name in NUMBER_SETTINGS:
+        value = converted.get(name)
+        if isinstance(value, str) and NUMBER_TEXT_PATTERN.match(value.strip()):
+            converted[name] = float(value)
+    return converted
 
 
 @functools.cache
@@ -524,7 +551,7 @@ def _problems(config: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]
 
     ratio = values["max_reject_ratio"]
     if not _is_number(ratio) or not 0 <= ratio <= 1:
-        problems.append(f"max_reject_ratio must be between 0 and 1 (got {ratio!r})")
+        problems.append(f"max_reject_ratio must be a number between 0 and 1 (got {ratio!r})")
 
     for name in ("max_retries", "max_retry_seconds", "request_timeout"):
         value = values[name]

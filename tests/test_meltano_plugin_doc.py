@@ -29,10 +29,23 @@ KINDS = {
     "string": "string",
     "boolean": "boolean",
     "integer": "integer",
-    "number": "decimal",
     "object": "object",
     "array": "array",
 }
+
+
+def meltano_kind(prop: dict[str, Any]) -> str:
+    """The kind a Meltano setting needs for a setting of this JSON schema."""
+    types = [t for t in prop["type"] if t != "null"]
+    if types == ["string"] and "enum" in prop:
+        return "options"
+    if types == ["number", "string"]:
+        # A number or numeric text: Meltano 4.4 crashes on a `decimal` setting given as an
+        # environment variable ("Object of type Decimal is not JSON serializable"), and passes
+        # a `string` one as text, which the target converts.
+        return "string"
+    (json_type,) = types
+    return KINDS[json_type]
 
 
 def snippet_loader() -> dict[str, Any]:
@@ -76,13 +89,11 @@ def test_snippet_declares_every_setting_of_about_with_its_kind_and_secrecy() -> 
 
     for name, prop in properties.items():
         setting = declared[name]
-        json_type = next(t for t in prop["type"] if t != "null")
-        string_enum = json_type == "string" and "enum" in prop
-        assert setting.get("kind") == ("options" if string_enum else KINDS[json_type]), name
+        assert setting.get("kind") == meltano_kind(prop), name
         # Meltano masks sensitive settings and never writes them to meltano.yml.
         assert bool(setting.get("sensitive")) == bool(prop.get("secret")), name
         assert setting.get("description"), name
-        if string_enum:
+        if setting["kind"] == "options":
             assert [option["value"] for option in setting["options"]] == prop["enum"], name
         # Defaults are the target's own: a `value:` here would override them for every user.
         assert "value" not in setting, name

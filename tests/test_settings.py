@@ -144,6 +144,54 @@ def test_decimal_numbers_from_a_config_file_are_accepted() -> None:
     assert result.request_timeout == 2.5
 
 
+NUMBER_TEXT = {"max_reject_ratio": "0.9", "max_retry_seconds": "12.5", "request_timeout": " 5 "}
+
+
+def test_number_settings_are_the_three_with_a_fraction() -> None:
+    # Every setting whose value may have a fraction is listed here, so that the tests below
+    # (and the environment variables they stand for) cover each one.
+    numbers = {
+        name for name, spec in CONFIG_SCHEMA["properties"].items() if "number" in spec["type"]
+    }
+    assert numbers == set(NUMBER_TEXT)
+
+
+def test_number_settings_accept_numeric_text_as_environment_variables_give_it() -> None:
+    result = settings(**NUMBER_TEXT)
+    assert (result.max_reject_ratio, result.max_retry_seconds, result.request_timeout) == (
+        0.9,
+        12.5,
+        5.0,
+    )
+
+
+def test_number_settings_from_the_environment_reach_the_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `--config ENV`: singer-sdk converts integer and boolean variables but passes these as text.
+    from target_pardot.target import TargetPardot
+
+    for name, value in {**BASE, **NUMBER_TEXT}.items():
+        monkeypatch.setenv(f"TARGET_PARDOT_{name.upper()}", value)
+    target = TargetPardot(config=None, parse_env_config=True, validate_config=True)
+    assert target.settings.max_reject_ratio == 0.9
+    assert target.settings.request_timeout == 5.0
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("max_reject_ratio", "max_reject_ratio must be a number between 0 and 1 (got 'lots')"),
+        ("max_retry_seconds", "max_retry_seconds must be a non-negative number (got 'lots')"),
+        ("request_timeout", "request_timeout must be a non-negative number (got 'lots')"),
+    ],
+)
+def test_number_settings_given_text_that_is_no_number_are_refused_by_name(
+    name: str, message: str
+) -> None:
+    assert message in problems(**{name: "lots"})
+
+
 def test_an_unknown_setting_is_refused_naming_the_closest_known_one() -> None:
     text = problems(api_verison=3)
     assert "unknown setting 'api_verison' (did you mean 'api_version'?)" in text

@@ -96,29 +96,42 @@ def meltano(project: Path, env: dict[str, str], *args: str) -> subprocess.Comple
     )
 
 
-@pytest.mark.meltano
-def test_a_fresh_meltano_project_runs_the_documented_plugin_entry(tmp_path: Path) -> None:
-    checkout = copy_of_checkout(tmp_path / "target-pardot")
-    project = tmp_path / "my-project"
-    data = project / "data"
-    data.mkdir(parents=True)
-    (data / "users.jsonl").write_text(
-        "".join(json.dumps(record) + "\n" for record in [*GOOD, BAD]), encoding="utf-8"
-    )
+def user_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without Meltano's or the plugins' variables, plus these."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("MELTANO_", "TARGET_PARDOT_", "TAP_JSONL_"))
     }
-    env.update(SECRETS, MELTANO_SEND_ANONYMOUS_USAGE_STATS="false")
+    env.update(SECRETS, MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", **variables)
+    return env
+
+
+def install_project(
+    tmp_path: Path, records: list[dict[str, Any]], emulator_url: str, env: dict[str, str]
+) -> tuple[Path, dict[str, Any]]:
+    """A Meltano project reading `records` into the documented entry, installed: (dir, yml)."""
+    checkout = copy_of_checkout(tmp_path / "target-pardot")
+    project = tmp_path / "my-project"
+    data = project / "data"
+    data.mkdir(parents=True)
+    (data / "users.jsonl").write_text(
+        "".join(json.dumps(record) + "\n" for record in records), encoding="utf-8"
+    )
+    config = project_yml(str(data / "*.jsonl"), emulator_url, str(checkout))
+    (project / "meltano.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    install = meltano(project, env, "install")
+    assert install.returncode == 0, (install.stdout + install.stderr)[-6000:]
+    return project, config
+
+
+@pytest.mark.meltano
+def test_a_fresh_meltano_project_runs_the_documented_plugin_entry(tmp_path: Path) -> None:
+    env = user_environment()
 
     with PardotEmulator(ampsea=True) as emulator:
+        project, config = install_project(tmp_path, [*GOOD, BAD], emulator.url, env)
         meltano_yml = project / "meltano.yml"
-        config = project_yml(str(data / "*.jsonl"), emulator.url, str(checkout))
-        meltano_yml.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-
-        install = meltano(project, env, "install")
-        assert install.returncode == 0, (install.stdout + install.stderr)[-6000:]
         run = meltano(project, env, "run", "tap-jsonl", "target-pardot")
         output = run.stdout + run.stderr
         assert run.returncode == 0, output[-6000:]
@@ -147,3 +160,30 @@ def test_a_fresh_meltano_project_runs_the_documented_plugin_entry(tmp_path: Path
     del config["plugins"]["loaders"][0]["settings_group_validation"]
     meltano_yml.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     assert "client_secret" not in config_seen_by_target()
+
+
+@pytest.mark.meltano
+def test_number_settings_from_environment_variables_reach_the_target_under_meltano(
+    tmp_path: Path,
+) -> None:
+    # 15 of 20 records are bad: the default max_reject_ratio (0.5) would stop the run, the 0.9
+    # given as an environment variable lets it finish. Meltano 4.4 crashed on such variables
+    # when the entry declared these settings `kind: decimal`.
+    good = [{"email": f"good{n}@example.com"} for n in range(5)]
+    bad = [{"email": f"bad-{n}"} for n in range(15)]
+    env = user_environment(
+        TARGET_PARDOT_MAX_REJECT_RATIO="0.9",
+        TARGET_PARDOT_MAX_RETRY_SECONDS="12.5",
+        TARGET_PARDOT_REQUEST_TIMEOUT="5",
+    )
+
+    with PardotEmulator(ampsea=True) as emulator:
+        project, _ = install_project(tmp_path, good + bad, emulator.url, env)
+        run = meltano(project, env, "run", "tap-jsonl", "target-pardot")
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output[-6000:]
+        assert len(emulator.prospects()) == 5
+
+    assert "Decimal" not in output
+    summary = next(line for line in output.splitlines() if "target-pardot summary:" in line)
+    assert "20 records: 5 created" in summary and "15 rejected" in summary, summary

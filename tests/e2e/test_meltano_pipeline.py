@@ -19,6 +19,7 @@ import pytest
 
 from pardot_emulator import PardotEmulator
 from target_pardot.settings import CONFIG_SCHEMA
+from tests.test_meltano_plugin_doc import meltano_kind
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
@@ -212,16 +213,12 @@ def test_meltano_yml_declares_every_target_setting() -> None:
     schema = CONFIG_SCHEMA["properties"]
     assert set(declared) == set(schema)
 
-    kinds = {"string": "string", "boolean": "boolean", "integer": "integer", "number": "decimal"}
     for name, prop in schema.items():
         setting = declared[name]
-        json_type = next(t for t in prop["type"] if t != "null")
-        string_enum = json_type == "string" and "enum" in prop
-        expected_kind = "options" if string_enum else kinds[json_type]
-        assert setting.get("kind") == expected_kind, name
+        assert setting.get("kind") == meltano_kind(prop), name
         assert bool(setting.get("sensitive")) == bool(prop.get("secret")), name
         assert setting.get("description"), name
-        if string_enum:
+        if setting["kind"] == "options":
             assert [o["value"] for o in setting["options"]] == prop["enum"], name
         # Defaults are the target's: meltano.yml must not pass its own.
         assert "value" not in setting, name
