@@ -10,11 +10,13 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from target_pardot.errors import TargetPardotError
 from target_pardot.identify import json_safe
+from target_pardot.settings import in_project
 
 if TYPE_CHECKING:
     from target_pardot.settings import Settings
@@ -127,10 +129,13 @@ class RejectFile:
         return cls(os.path.join(directory, f"rejects-{stamp}.jsonl"), per_run=True)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> RejectFile:
+    def for_settings(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None
+    ) -> RejectFile:
+        """The run's reject file, relative paths taken from the Meltano project if any."""
         if settings.reject_file:
-            return cls(settings.reject_file)
-        return cls.per_run(settings.reject_dir)
+            return cls(in_project(settings.reject_file, environ))
+        return cls.per_run(in_project(settings.reject_dir, environ))
 
     def write(self, rejection: Rejection) -> None:
         entry = rejection.as_json()

@@ -253,13 +253,15 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="Directory of the reject files: each run that rejects a record writes "
         "every rejected record, with its stream, Pardot's error code and the reason, to a file "
         "of its own named after the run's start time (rejects-20261124T130000Z.jsonl, UTC), "
-        "created owner-only (0600). Relative to the working directory (the Meltano project).",
+        "created owner-only (0600). A relative path is taken from the Meltano project "
+        "(MELTANO_PROJECT_ROOT) when Meltano runs the target, else from the working directory.",
     ),
     th.Property(
         "reject_file",
         th.StringType,
         description="One fixed reject file, used instead of reject_dir: each run that rejects "
-        "a record replaces it, so it holds the rejects of the latest such run only.",
+        "a record replaces it, so it holds the rejects of the latest such run only. A relative "
+        "path is taken from the Meltano project, as for reject_dir.",
     ),
     th.Property(
         "max_reject_ratio",
@@ -451,6 +453,20 @@ def default_store_path(environ: Mapping[str, str] | None = None) -> str:
     if root:
         return os.path.join(root, ".meltano", "target-pardot", "unchanged.sqlite")
     return DEFAULT_STORE_FILE
+
+
+def in_project(path: str, environ: Mapping[str, str] | None = None) -> str:
+    """A relative path taken from the Meltano project rather than the working directory.
+
+    Meltano runs a plugin in the directory `meltano` was started from, which may be any
+    subdirectory of the project; MELTANO_PROJECT_ROOT, which it sets for the plugins it runs,
+    is the one place every run agrees on. Without Meltano the path stays relative to the
+    working directory. An absolute path is returned as it is.
+    """
+    root = (os.environ if environ is None else environ).get("MELTANO_PROJECT_ROOT")
+    if root and not os.path.isabs(path):
+        return os.path.join(root, path)
+    return path
 
 
 def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -126,9 +126,11 @@ def run_target(
     *,
     timeout: float = 120,
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> TargetRun:
-    """Run the installed `target-pardot` command, as Meltano would. `messages` as bytes are
-    the input exactly (to send what is not UTF-8); text is sent as UTF-8."""
+    """Run the installed `target-pardot` command, as Meltano would (in `cwd`, by default this
+    process's working directory). `messages` as bytes are the input exactly (to send what is
+    not UTF-8); text is sent as UTF-8."""
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     if isinstance(messages, bytes):
@@ -152,6 +154,7 @@ def run_target(
         capture_output=True,
         timeout=timeout,
         env=environment,
+        cwd=cwd,
         check=False,
     )
     reject_file = config.get("reject_file")

@@ -92,13 +92,28 @@ def test_a_fixed_reject_file_holds_the_latest_run_only(tmp_path: Path) -> None:
 
 def test_reject_file_setting_wins_over_the_directory(tmp_path: Path) -> None:
     base = {"business_unit_id": "0Uv000000000001AAA", "access_token": "t"}
-    per_run = RejectFile.for_settings(Settings.from_config(base))
+    per_run = RejectFile.for_settings(Settings.from_config(base), environ={})
     assert Path(per_run.path).parent == Path.cwd() / "target-pardot-rejects"
     assert Path(per_run.path).name.startswith("rejects-")
     fixed = Settings.from_config(
         {**base, "reject_dir": str(tmp_path), "reject_file": str(tmp_path / "r.jsonl")}
     )
     assert RejectFile.for_settings(fixed).path == str(tmp_path / "r.jsonl")
+
+
+def test_relative_reject_paths_are_taken_from_the_meltano_project_when_there_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = {"business_unit_id": "0Uv000000000001AAA", "access_token": "t"}
+    meltano = {"MELTANO_PROJECT_ROOT": "/srv/project"}
+    per_run = RejectFile.for_settings(Settings.from_config(base), meltano)
+    assert Path(per_run.path).parent == Path("/srv/project/target-pardot-rejects")
+    fixed = Settings.from_config({**base, "reject_file": "out/r.jsonl"})
+    assert RejectFile.for_settings(fixed, meltano).path == "/srv/project/out/r.jsonl"
+    assert RejectFile.for_settings(fixed, {}).path == str(tmp_path / "out" / "r.jsonl")
+    absolute = Settings.from_config({**base, "reject_dir": str(tmp_path / "abs")})
+    assert Path(RejectFile.for_settings(absolute, meltano).path).parent == tmp_path / "abs"
 
 
 def test_summary_names_the_reject_file_by_its_absolute_path(

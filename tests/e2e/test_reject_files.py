@@ -50,6 +50,40 @@ def test_scheduled_runs_resending_a_bad_row_write_it_once_per_run_file(
     assert [p["email"] for p in emulator.prospects()] == ["good@example.com"]
 
 
+def test_under_meltano_relative_reject_paths_are_in_the_project_whatever_the_directory(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    # `meltano run` started from a subdirectory runs the target there; reject files (personal
+    # data) must still land in the project, where the docs say they are.
+    project = tmp_path / "project"
+    subdirectory = project / "pipelines" / "users"
+    subdirectory.mkdir(parents=True)
+    meltano = {"MELTANO_PROJECT_ROOT": str(project)}
+    per_run = target_config(emulator, tmp_path)
+    del per_run["reject_file"]  # the default reject_dir, target-pardot-rejects
+    fixed = target_config(emulator, tmp_path, reject_file="rejects/latest.jsonl")
+
+    runs = [
+        run_target(config, singer_messages("users", [BAD]), tmp_path, env=meltano, cwd=subdirectory)
+        for config in (per_run, fixed)
+    ]
+
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+    (in_dir,) = (project / "target-pardot-rejects").glob("rejects-*.jsonl")
+    assert named_file(runs[0]) == in_dir and rows_of(in_dir) == [BAD]
+    assert named_file(runs[1]) == project / "rejects" / "latest.jsonl"
+    assert list(subdirectory.iterdir()) == []
+
+
+def test_without_meltano_relative_reject_paths_are_in_the_working_directory(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    config = target_config(emulator, tmp_path, reject_file="latest.jsonl")
+    run = run_target(config, singer_messages("users", [BAD]), tmp_path, cwd=tmp_path)
+    assert named_file(run) == tmp_path / "latest.jsonl"
+
+
 def test_a_fixed_reject_file_is_replaced_not_appended_to(
     emulator: PardotEmulator, tmp_path: Path
 ) -> None:
