@@ -187,3 +187,21 @@ def test_number_settings_from_environment_variables_reach_the_target_under_melta
     assert "Decimal" not in output
     summary = next(line for line in output.splitlines() if "target-pardot summary:" in line)
     assert "20 records: 5 created" in summary and "15 rejected" in summary, summary
+
+
+@pytest.mark.meltano
+def test_meltano_logs_the_targets_errors_at_error_level(tmp_path: Path) -> None:
+    # The entry declares structured-logging, so Meltano reads the level of each line the target
+    # logs; without it every line, a stop included, came out at info.
+    env = user_environment(TARGET_PARDOT_REFRESH_TOKEN="revoked-refresh-token")
+
+    with PardotEmulator(ampsea=True) as emulator:
+        project, _ = install_project(tmp_path, GOOD, emulator.url, env)
+        run = meltano(project, env, "--log-format=json", "run", "tap-jsonl", "target-pardot")
+
+    assert run.returncode != 0
+    logged = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    levels = {entry["event"].split(":", 1)[0]: entry["level"] for entry in logged}
+    assert levels["target-pardot stopped"] == "error", run.stderr[-6000:]
+    assert levels["target-pardot summary"] == "info"
+    assert "revoked-refresh-token" not in run.stdout + run.stderr
