@@ -45,6 +45,16 @@ _ALWAYS_SHOWN = (Result.CREATED, Result.UPDATED, Result.REJECTED)
 # Why records are skipped (the summary counts each reason).
 SKIP_SEGMENT_SWITCH = "Segment's integrations switch Pardot off"
 
+# Records received that a stopped run gave no outcome: STATE did not pass them, so the tap
+# sends them again.
+UNSETTLED = "not applied (the next run sends them)"
+UNSETTLED_DRY = "not looked at (the dry run stopped before them)"
+
+
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless n is 1: "1 token call", "2 token calls"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
 
 @dataclass
 class StreamTally:
@@ -264,10 +274,15 @@ class RunReport:
 
     def records_settled(self) -> int:
         """Records whose outcome is known: written, unchanged, skipped, rejected, or merged
-        into another record's write. Records handed over and still in flight (or in an import
-        Pardot has not finished) are not."""
+        into another record's write (in a dry run, planned). Records handed over and still in
+        flight (or in an import Pardot has not finished) are not."""
         with self._lock:
-            return sum(self.results.values()) + self.merged_duplicates
+            return self._settled()
+
+    def _settled(self) -> int:
+        # Called with the lock held. A dry run counts its planned writes instead of results.
+        planned = sum(sum(tally.planned.values()) for tally in self._streams.values())
+        return sum(self.results.values()) + self.merged_duplicates + planned
 
     def applied(self) -> int:
         """Prospects written so far (created, updated or upserted)."""
@@ -355,6 +370,8 @@ class RunReport:
             results = dict(self.results)
             seen = self.records_seen
             merged = self.merged_duplicates
+            # Received but given no outcome: a run that stopped before writing them.
+            unsettled = seen - self._settled()
             recovery = self.recovery_call_count
             skip_reasons: Counter[str] = Counter()
             planned: Counter[str] = Counter()
@@ -383,24 +400,36 @@ class RunReport:
             parts.append(text)
         if not parts:
             parts = ["nothing written"]
+        if merged:
+            parts.append(f"{merged} merged as duplicates")
+        if unsettled > 0:
+            parts.append(f"{unsettled} {UNSETTLED_DRY if self.dry_run else UNSETTLED}")
         api_calls = {name: n for name, n in sorted(call_counts.items()) if name != "oauth.token"}
         calls_text = ", ".join(f"{name} {n}" for name, n in api_calls.items()) or "none"
         mode = "dry run, nothing written: " if self.dry_run else ""
         text = (
-            f"target-pardot summary: {mode}{seen} records: {', '.join(parts)}"
-            f"{f', {merged} merged as duplicates' if merged else ''}; "
+            f"target-pardot summary: {mode}{seen} records: {', '.join(parts)}; "
             f"{sum(api_calls.values())} API calls ({calls_text}"
             f"{f', of which {recovery} to check what lost answers had applied' if recovery else ''}"
             "); "
-            f"{call_counts.get('oauth.token', 0)} token calls"
+            f"{counted(call_counts.get('oauth.token', 0), 'token call')}"
         )
         if results.get(Result.REJECTED):
-            codes = ", ".join(
-                f"{'refused before any call' if code == NO_CODE else code}: {n}"
-                for code, n in sorted(self.reject_codes.items())
-            )
-            text += f"; rejects by Pardot code ({codes}) in {self.rejects.path}"
+            text += f"; {self._rejects_text()}; reasons in {self.rejects.path}"
         return text
+
+    def _rejects_text(self) -> str:
+        """The rejects by Pardot code, and those refused before any call (which have none)."""
+        with self._lock:
+            codes = Counter(self.reject_codes)
+        before_any_call = codes.pop(NO_CODE, 0)
+        parts = []
+        if codes:
+            by_code = ", ".join(f"{code}: {n}" for code, n in sorted(codes.items()))
+            parts.append(f"rejects by Pardot code ({by_code})")
+        if before_any_call:
+            parts.append(f"{before_any_call} refused before any call")
+        return ", ".join(parts)
 
     def closing_lines(self) -> list[str]:
         """Once-per-run warnings: the things users must act on but that are not failures."""

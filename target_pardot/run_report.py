@@ -29,6 +29,7 @@ from target_pardot.outcomes import (
     Result,
     RunReport,
     StreamTally,
+    counted,
     planned_phrases,
     reasons_text,
 )
@@ -138,7 +139,8 @@ def report_block(
     by_endpoint = ", ".join(f"{name} {n}" for name, n in api_calls.items()) or "none"
     lines.append(
         f"  API calls (the run's, shared by its streams): {total} ({by_endpoint}); "
-        f"{call_counts.get(TOKEN_ENDPOINT, 0)} token calls to Salesforce, outside Pardot's quota"
+        f"{counted(call_counts.get(TOKEN_ENDPOINT, 0), 'token call')} to Salesforce, outside "
+        "Pardot's quota"
     )
     lines.append(
         f"  daily quota: {quota_shares(total)} (Pardot does not tell how much of it other "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import stat
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,56 @@ def test_summary_counts_every_result_and_every_api_call(tmp_path: Path) -> None:
     assert "5 records: 3 created, 1 updated" in text
     assert "1 rejected" in text
     assert "3 API calls" in text
-    assert "1 token calls" in text
-    assert "rejects by Pardot code (4: 1)" in text
+    assert "; 1 token call;" in text
+    assert "rejects by Pardot code (4: 1); reasons in" in text
+    assert "not applied" not in text  # every record received has its outcome
+
+
+def test_token_calls_are_counted_in_the_plural_only_when_there_are_several(
+    tmp_path: Path,
+) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=1)
+    assert report.summary({"oauth.token": 1}).endswith("; 1 token call")
+    assert report.summary({"oauth.token": 2}).endswith("; 2 token calls")
+    assert report.summary({}).endswith("; 0 token calls")
+
+
+def test_a_stopped_run_counts_the_records_it_received_but_did_not_apply(tmp_path: Path) -> None:
+    # A quota stop after the first 100 of 1,200 records: the rest add up to the total.
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=1)
+    report.saw(1200, stream="users")
+    report.count(Result.CREATED, 100, stream="users")
+    text = report.summary({"oauth.token": 1})
+    expected = (
+        "1200 records: 100 created, 0 updated, 0 rejected, "
+        "1100 not applied (the next run sends them); "
+    )
+    assert expected in text
+
+
+def test_records_not_applied_exclude_every_outcome_merged_duplicates_included(
+    tmp_path: Path,
+) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=1)
+    report.saw(10, stream="users")
+    report.count(Result.CREATED, 3, stream="users")
+    report.count(Result.UNCHANGED, 2, stream="users")
+    report.skip("no existing prospect, sync_mode update_only", stream="users")
+    report.merged(2, stream="users")
+    report.reject(rejection())
+    text = report.summary({})
+    assert "2 merged as duplicates, 1 not applied (the next run sends them);" in text
+    assert report.records_settled() == 9
+
+
+def test_a_dry_run_counts_its_planned_writes_as_settled(tmp_path: Path) -> None:
+    report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), max_reject_ratio=1, dry_run=True)
+    report.saw(4, stream="users")
+    report.planned(Counter({"create": 2, "update": 1}), stream="users")
+    assert report.records_settled() == 3
+    text = report.summary({})
+    assert "4 records: would create 2, would update 1, 0 rejected, 1 not looked at" in text
+    assert "not applied" not in text
 
 
 def test_reject_warnings_name_pardots_code_only_when_there_is_one(
@@ -177,10 +226,15 @@ def test_reject_warnings_name_pardots_code_only_when_there_is_one(
 
 def test_the_summary_names_rejects_made_before_any_call_in_words(tmp_path: Path) -> None:
     report = RunReport(RejectFile(str(tmp_path / "r.jsonl")), 1)
-    report.reject(Rejection(stream="users", record={}, reason="no email", field="email"))
-    text = report.summary({})
-    assert "rejects by Pardot code (refused before any call: 1)" in text
-    assert "(none: " not in text
+    report.saw(10, stream="users")
+    for _ in range(10):
+        report.reject(Rejection(stream="users", record={}, reason="no email", field="email"))
+    path = tmp_path / "r.jsonl"
+    assert report.summary({}).endswith(f"; 10 refused before any call; reasons in {path}")
+    report.reject(rejection())
+    assert report.summary({}).endswith(
+        f"; rejects by Pardot code (4: 1), 10 refused before any call; reasons in {path}"
+    )
 
 
 def test_a_reject_file_that_cannot_be_written_stops_the_run_naming_it_not_the_record(

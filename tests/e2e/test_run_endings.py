@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -37,7 +38,15 @@ def test_a_stopped_run_prints_the_summary_one_stop_line_and_exits_1(
     assert "Daily API rate limit" in stop
     assert "daily API limit for this business unit is used up after 50 records" in result.stderr
     assert "the next run sends them again" in result.stderr
-    assert result.summary
+    # The summary adds up: what was received is what was applied plus what was not.
+    counts = re.search(
+        r" (\d+) records: (\d+) created, 0 updated, 0 rejected, (\d+) not applied "
+        r"\(the next run sends them\);",
+        result.summary,
+    )
+    assert counts, result.summary
+    received, created, not_applied = map(int, counts.groups())
+    assert created == 50 and received == created + not_applied
     assert "Traceback" not in result.stderr
     assert result.states == []
 
