@@ -22,10 +22,12 @@ import contextvars
 import copy
 import functools
 import gc
+import json
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -259,10 +261,76 @@ class TargetPardot(Target):
         )
         if command.callback is not None:
             command.callback = _with_connection_test(_with_exit_policy(command.callback))
+        for param in command.params:
+            if param.name == "config" and param.callback is not None:
+                param.callback = _with_config_file_check(param.callback)
         return command
 
     def check_connection(self) -> bool:
         return check_connection(self.settings, click.echo)
+
+
+def config_file_problem(path: str) -> str | None:
+    """What keeps the `--config` file at `path` from being read as settings, or None.
+
+    The SDK reads the files while click parses the options, before its own error handling is in
+    place: a missing file or one that is not JSON ended in a traceback. The problem is named
+    here instead; the message quotes no content, which may hold secrets.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "was not found"
+    except IsADirectoryError:
+        return "is a directory"
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if not text.strip():
+        return "is empty"
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as error:
+        return f"is not JSON (line {error.lineno} column {error.colno}: {error.msg})"
+    if not isinstance(settings, dict):
+        kind = JSON_KINDS.get(type(settings), "value")
+        return f"holds a JSON {kind}, not an object"
+    return None
+
+
+# What a config file holding a JSON value other than an object holds, in JSON's words.
+JSON_KINDS: dict[type, str] = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _with_config_file_check(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """The SDK's `--config` callback, after a check that stops with one line per bad file."""
+
+    @functools.wraps(callback)
+    def read(ctx: click.Context, param: click.Parameter, value: Sequence[str]) -> Any:
+        problems = [
+            f"config file {path} {problem}"
+            for path in value or ()
+            if path != "ENV" and (problem := config_file_problem(path))
+        ]
+        for problem in problems:
+            TargetPardot.logger.error(
+                "%s: --config takes a file holding a JSON object of settings, or ENV for "
+                "TARGET_PARDOT_* variables",
+                problem,
+            )
+        if problems:
+            ctx.exit(1)
+        return callback(ctx, param, value)
+
+    return read
 
 
 def _with_connection_test(callback: Callable[..., Any]) -> Callable[..., Any]:

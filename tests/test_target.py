@@ -63,3 +63,17 @@ def test_a_stop_signal_outside_a_run_keeps_its_usual_meaning(tmp_path: Path) -> 
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1)  # the handler runs here, in this (main) thread
     assert target.stop_signal is None
+
+
+def test_config_file_problems_are_named_without_quoting_the_file(tmp_path: Path) -> None:
+    from target_pardot.target import config_file_problem
+
+    good, binary, secret = tmp_path / "good.json", tmp_path / "binary.json", tmp_path / "s.json"
+    good.write_text('{"business_unit_id": "0Uv000000000001AAA"}')
+    binary.write_bytes(b"\xff\xfe{}")
+    secret.write_text('{"client_secret": "never-shown-secret",}')
+    assert config_file_problem(str(good)) is None
+    assert config_file_problem(str(tmp_path)) == "is a directory"
+    assert config_file_problem(str(binary)) == "is not UTF-8 text"
+    problem = config_file_problem(str(secret)) or ""
+    assert problem.startswith("is not JSON (line 1 column 40") and "never-shown" not in problem

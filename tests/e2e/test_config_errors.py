@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pardot_emulator import PardotEmulator
-from tests.conftest import run_target, singer_messages, target_config
+from tests.conftest import TARGET_COMMAND, run_target, singer_messages, target_config
 
 
 def test_bad_settings_fail_before_any_call_and_name_each_setting(
@@ -66,3 +69,41 @@ def test_sdk_settings_this_target_does_not_use_are_accepted_and_reported(
     [line] = [line for line in result.stderr.splitlines() if "hard_delete" in line]
     assert "does not use" in line and "stream_maps" not in line
     assert [p["email"] for p in emulator.prospects()] == ["a@x.com"]
+
+
+def run_with_config_file(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TARGET_COMMAND, "--config", str(path), *args],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("args", [(), ("--test",)])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "was not found"),
+        ("", "is empty"),
+        ("{\n  business_unit_id: 0Uv\n}", "is not JSON (line 2 column 3: Expecting property name"),
+        ('["business_unit_id"]', "holds a JSON array, not an object"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_is_one_line_naming_it_and_the_problem(
+    tmp_path: Path, content: str | None, problem: str, args: tuple[str, ...]
+) -> None:
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content)
+
+    result = run_with_config_file(path, *args)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert f"config file {path} {problem}" in line, result.stderr
+    assert "--config takes a file holding a JSON object of settings" in line
