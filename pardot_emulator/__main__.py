@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from .gate import is_business_unit_id
 from .loopback import is_loopback
 from .oauth import DEFAULT_CREDENTIALS
 from .server import PardotEmulator
+from .store import UnknownSeedFields
 
 # The inspection and control endpoints (control.py), for the --help epilog. A test compares
 # this list with the routes control.py serves, so a new endpoint cannot go undocumented.
@@ -207,10 +209,29 @@ def _seed(emulator: PardotEmulator, path: Path) -> int:
                 raise ValueError("expected a JSON object")
             email = record.pop("email", None)
             emulator.add_prospect(email, **record)
+        except UnknownSeedFields as exc:
+            declare = " ".join(f"--custom-field {name}" for name in exc.names)
+            them = "it" if len(exc.names) == 1 else "them"
+            raise ValueError(f"{path}:{number}: {exc}; declare {them} with {declare}") from exc
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: {exc}") from exc
         count += 1
     return count
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    """Why the emulator cannot listen on host:port, and what to do about it."""
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} is in use (another emulator?); pick another --port, or --port 0 for "
+            "a free one"
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"port {port} needs privileges this user lacks; pick another --port, or --port 0 "
+            "for a free one"
+        )
+    return f"cannot listen on {host}:{port}: {error.strerror or error}"
 
 
 def _write_port_file(path: Path, url: str) -> None:
@@ -258,13 +279,17 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
 
+    try:
+        emulator.start()
+    except OSError as exc:
+        parser.error(_cannot_listen(args.host, args.port, exc))
+
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    emulator.start()
     try:
         print(f"pardot-emulator listening on {emulator.url}", flush=True)
         print(f"  token endpoint: {emulator.url}/services/oauth2/token", flush=True)

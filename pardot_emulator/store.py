@@ -62,6 +62,14 @@ class _Skip:
 SKIP = _Skip()
 
 
+class UnknownSeedFields(ValueError):
+    """Seeding named fields that are neither standard nor declared custom fields."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"cannot seed fields {names}")
+        self.names = names
+
+
 @dataclass
 class CustomField:
     id: int
@@ -320,8 +328,10 @@ class Store:
         unknown = [
             k for k in fields if k not in STANDARD and k not in self._custom and k != "is_archived"
         ]
-        if unknown or "id" in fields or "email" in fields:
-            raise ValueError(f"cannot seed fields {sorted(unknown) or ['id/email']}")
+        if unknown:
+            raise UnknownSeedFields(sorted(unknown))
+        if "id" in fields or "email" in fields:
+            raise ValueError("cannot seed fields ['id/email']")
         archived = bool(fields.get("is_archived", False))
         if email is not None and not self.ampsea and not archived and self.by_email(email):
             raise ValueError(f"{email} already exists and this business unit is not AMPSEA")

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -122,6 +123,35 @@ def test_cli_rejects_a_bad_seed_file(tmp_path: Path, capsys: pytest.CaptureFixtu
         main(["--seed", str(seed)])
     assert exit_info.value.code == 2
     assert "seed.jsonl:1" in capsys.readouterr().err
+
+
+def test_seeding_undeclared_fields_says_how_to_declare_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text('{"email": "a@example.com", "app_user_id": "u1", "plan_tier": "pro"}\n')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--custom-field", "org_id", "--seed", str(seed)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "seed.jsonl:1: cannot seed fields ['app_user_id', 'plan_tier']" in err
+    assert "declare them with --custom-field app_user_id --custom-field plan_tier" in err
+
+
+def test_a_port_in_use_is_named_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--port", str(port)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        f"pardot-emulator: error: port {port} is in use (another emulator?); pick another "
+        "--port, or --port 0 for a free one"
+    ) in err
+    assert "Traceback" not in err and "Errno" not in err
 
 
 def control_routes_in_code() -> set[str]:
