@@ -72,7 +72,8 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         th.StringType,
         required=True,
         description="Pardot business unit id (18 characters, starts with 0Uv), sent as the "
-        "Pardot-Business-Unit-Id header. Setup > Pardot Account Setup in Salesforce shows it.",
+        "Pardot-Business-Unit-Id header. In Salesforce Setup, enter Business Unit Setup in the "
+        "Quick Find box to see it.",
     ),
     th.Property(
         "auth_flow",

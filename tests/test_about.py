@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -55,3 +56,13 @@ def test_about_with_a_config_prints_no_secret(tmp_path: Path) -> None:
     shown = about("--config", str(config)) + about("--config", str(config), "--format=json")
     assert "about-secret-value" not in shown
     assert "about-refresh-value" not in shown
+
+
+def test_the_readme_names_the_python_versions_pyproject_and_about_do() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    [minimum] = re.findall(r'^requires-python = ">=(3\.\d+)"$', pyproject, flags=re.MULTILINE)
+    versions = json.loads(about("--format=json"))["supported_python_versions"]
+    assert versions[0] == minimum
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {minimum} or later ({versions[0]} to {versions[-1]})" in readme
+    assert f"python3 ({minimum}+)" in (ROOT / "Makefile").read_text()
