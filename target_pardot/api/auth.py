@@ -160,15 +160,25 @@ class OAuthTokens:
             if ALREADY_PROCESSING in description.lower():
                 last_problem = f"{error}: {description}"
                 continue
+            hint = _FLOW_HINTS.get(error, "Check the credentials settings for this flow.")
+            if NOT_THIS_DOMAIN in description.lower():
+                hint = (
+                    "This grant works only on the org's My Domain: set login_url to "
+                    "https://<your-domain>.my.salesforce.com."
+                )
             raise AuthenticationError(
                 f"Salesforce refused the {flow} token request at {url}: {error}: {description}. "
-                f"{_FLOW_HINTS.get(error, 'Check the credentials settings for this flow.')}"
+                f"{hint}"
             )
         raise AuthenticationError(
             f"could not get a Salesforce access token after {TOKEN_ATTEMPTS} attempts: "
             f"{last_problem}"
         )
 
+
+# Salesforce's description when a grant that needs My Domain (client_credentials) is sent to
+# another host.
+NOT_THIS_DOMAIN = "not supported on this domain"
 
 _FLOW_HINTS = {
     "invalid_grant": "The credentials for this auth_flow were not accepted (expired or revoked "

@@ -58,6 +58,9 @@ def test_client_credentials_off_the_my_domain_host_stops_with_salesforces_reason
     with pytest.raises(AuthenticationError, match="request not supported on this domain") as error:
         OAuthTokens(elsewhere, requests.Session()).token()
     assert DEFAULT_CREDENTIALS["client_secret"] not in str(error.value)
+    # The hint points at login_url, not at the credentials (which are right).
+    assert "set login_url to https://<your-domain>.my.salesforce.com" in str(error.value)
+    assert "expired or revoked" not in str(error.value)
     assert emulator.token_calls == 2  # refused once, not retried
 
 
