@@ -245,7 +245,8 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "them instead of sending their records again. Default: "
         ".meltano/target-pardot/imports-<business_unit_id>.json in the Meltano project "
         "(MELTANO_PROJECT_ROOT), else target-pardot-imports-<business_unit_id>.json in the "
-        "working directory.",
+        "working directory. A relative path is taken from the Meltano project, as for "
+        "reject_dir.",
     ),
     th.Property(
         "reject_dir",
@@ -322,7 +323,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "Default .meltano/target-pardot/unchanged.sqlite in the Meltano project "
         "(MELTANO_PROJECT_ROOT), else target-pardot-unchanged.sqlite in the working directory. "
         "A run locks it for its business unit, and a second run of that unit at the same "
-        "time stops.",
+        "time stops. A relative path is taken from the Meltano project, as for reject_dir.",
     ),
     th.Property(
         "full_resync",
@@ -429,7 +430,11 @@ class Settings:
             dry_run=bool(values["dry_run"]),
             write_method=values["write_method"],
             import_threshold=int(values["import_threshold"]),
-            import_state_path=values.get("import_state_path"),
+            # Relative paths from the Meltano project, as the defaults are: a run started in
+            # a subdirectory must find the imports and fingerprints the last one left.
+            import_state_path=(
+                in_project(values["import_state_path"]) if values.get("import_state_path") else None
+            ),
             reject_dir=values["reject_dir"],
             reject_file=values.get("reject_file"),
             max_reject_ratio=float(values["max_reject_ratio"]),
@@ -439,7 +444,11 @@ class Settings:
             request_timeout=float(values["request_timeout"]),
             progress_interval=int(values["progress_interval"]),
             skip_unchanged=bool(values["skip_unchanged"]),
-            skip_unchanged_store=values.get("skip_unchanged_store") or default_store_path(),
+            skip_unchanged_store=(
+                in_project(values["skip_unchanged_store"])
+                if values.get("skip_unchanged_store")
+                else default_store_path()
+            ),
             full_resync=bool(values["full_resync"]),
         )
 
@@ -525,6 +534,17 @@ def _strip(url: str) -> str:
     return url.rstrip("/")
 
 
+# Salesforce's shared login hosts: the client_credentials grant works only on My Domain.
+_GENERIC_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 def _problems(config: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
     problems = _unknown_setting_problems(list(config))
     business_unit_id = config.get("business_unit_id")
@@ -554,6 +574,14 @@ def _problems(config: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]
             problem = _url_problem(name, str(url))
             if problem:
                 problems.append(problem)
+    if flow == "client_credentials" and not config.get("access_token"):
+        login_url = str(config.get("login_url") or "").rstrip("/")
+        if not login_url or _host(login_url) in _GENERIC_LOGIN_HOSTS:
+            problems.append(
+                "auth_flow client_credentials needs login_url set to the org's My Domain URL "
+                "(https://<your-domain>.my.salesforce.com, or .sandbox.my.salesforce.com): "
+                "Salesforce refuses this grant on login.salesforce.com and test.salesforce.com"
+            )
 
     version = values["api_version"]
     if version not in SUPPORTED_API_VERSIONS:

@@ -310,3 +310,50 @@ def test_write_method_and_import_threshold_are_checked() -> None:
     assert "import_threshold must be a whole number of at least 1" in problems(import_threshold=0)
     # The SDK's own load_method is another setting: accepted, and not ours.
     assert settings(load_method="upsert").write_method == "api"
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {},
+        {"sandbox": True},
+        {"login_url": "https://login.salesforce.com/"},
+        {"login_url": "https://TEST.salesforce.com"},
+    ],
+)
+def test_client_credentials_on_a_shared_login_host_is_refused_before_any_call(
+    where: dict[str, object],
+) -> None:
+    """Salesforce refuses this grant off the org's My Domain; before, the run failed at its
+    first token request with a hint about expired refresh tokens."""
+    found = problems(auth_flow="client_credentials", **where)
+    assert "auth_flow client_credentials needs login_url set to the org's My Domain URL" in found
+
+
+@pytest.mark.parametrize(
+    "login_url", ["https://acme.my.salesforce.com", "https://acme--uat.sandbox.my.salesforce.com"]
+)
+def test_client_credentials_on_my_domain_is_accepted(login_url: str) -> None:
+    assert settings(auth_flow="client_credentials", login_url=login_url).login_url == login_url
+
+
+def test_relative_state_paths_are_taken_from_the_meltano_project(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: only their defaults were; a run started in a subdirectory of the project lost
+    track of the imports and fingerprints the last run left."""
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", "/srv/project")
+    result = settings(
+        import_state_path="state/imports.json", skip_unchanged_store="state/unchanged.sqlite"
+    )
+    assert result.import_state_path == "/srv/project/state/imports.json"
+    assert result.skip_unchanged_store == "/srv/project/state/unchanged.sqlite"
+    absolute = settings(import_state_path="/var/imports.json", skip_unchanged_store="/var/u.db")
+    assert (absolute.import_state_path, absolute.skip_unchanged_store) == (
+        "/var/imports.json",
+        "/var/u.db",
+    )
+    monkeypatch.delenv("MELTANO_PROJECT_ROOT")
+    assert settings(import_state_path="state/imports.json").import_state_path == (
+        "state/imports.json"
+    )
