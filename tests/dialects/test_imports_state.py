@@ -38,6 +38,10 @@ def test_the_default_file_is_in_the_meltano_project_else_the_working_directory(
     )
     ledger = ImportLedger.for_settings(settings(), api="v5")
     assert ledger.path == default_path(BU)
+    # A relative path of one's own is taken from the project too, as the default is.
+    chosen = ImportLedger.for_settings(settings(import_state_path="x/own.json"), api="v5")
+    assert chosen.path == tmp_path / "project" / "x" / "own.json"
+    monkeypatch.delenv("MELTANO_PROJECT_ROOT")
     chosen = ImportLedger.for_settings(settings(import_state_path="x/own.json"), api="v5")
     assert chosen.path == tmp_path / "x" / "own.json"
 

@@ -92,7 +92,14 @@ def test_faults_together_lose_and_duplicate_nothing(
     emulator = seeded_emulator(make_emulator, ampsea=ampsea, **FAULTS)
     result = run_target(
         target_config(
-            emulator, tmp_path, api_version=api_version, max_concurrency=5, max_retries=10
+            emulator,
+            tmp_path,
+            api_version=api_version,
+            max_concurrency=5,
+            max_retries=10,
+            # What this test is about is the faults, not the time budget, which a loaded
+            # machine can use up on a call that draws several faults in a row.
+            max_retry_seconds=120,
         ),
         singer_messages("users", records(), state={"done": True}),
         tmp_path,
