@@ -79,6 +79,25 @@ def hand_edit(emulator: PardotEmulator, prospect_id: int, **fields: str) -> None
     assert answer.status_code == 200, answer.text
 
 
+def started_run(
+    config: dict[str, Any], config_path: Path, records: list[dict[str, Any]]
+) -> subprocess.Popen[str]:
+    """The real command started in the background over `records`; its input is left open
+    (the caller closes it, or keeps the run waiting for more)."""
+    config_path.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [TARGET_COMMAND, "--config", str(config_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write("".join(json.dumps(m) + "\n" for m in singer_messages("users", records)))
+    process.stdin.flush()
+    return process
+
+
 def sync(
     emulator: PardotEmulator, tmp_path: Path, records: list[dict[str, Any]], **settings: Any
 ) -> TargetRun:
@@ -273,18 +292,8 @@ def test_a_killed_run_leaves_no_fingerprint_for_what_was_not_applied(
         skip_unchanged_store=str(tmp_path / "unchanged.sqlite"),
         batch_size_rows=100,
     )
-    config_path = tmp_path / "killed.json"
-    config_path.write_text(json.dumps(config))
-    text = "".join(json.dumps(m) + "\n" for m in singer_messages("users", records))
-    process = subprocess.Popen(
-        [TARGET_COMMAND, "--config", str(config_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    process = started_run(config, tmp_path / "killed.json", records)
     assert process.stdin is not None
-    process.stdin.write(text)
     process.stdin.close()
     deadline = time.monotonic() + 60
     while emulator.call_counts.get("v5.prospects.upsertLatestByEmail", 0) < 150:
@@ -342,22 +351,8 @@ def test_a_second_run_of_the_business_unit_on_the_store_stops_before_writing(
         skip_unchanged_store=store,
         batch_size_rows=100,
     )
-    config_path = first_dir / "config.json"
-    config_path.write_text(json.dumps(config))
-    text = "".join(
-        json.dumps(m) + "\n" for m in singer_messages("users", people(400, city="first"))
-    )
-    process = subprocess.Popen(
-        [TARGET_COMMAND, "--config", str(config_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdin is not None
     # The first run's input stays open: it is mid-run, as long as this test needs.
-    process.stdin.write(text)
-    process.stdin.flush()
+    process = started_run(config, first_dir / "config.json", people(400, city="first"))
     deadline = time.monotonic() + 60
     while len(emulator.prospects()) < 400:  # its four full batches are written
         assert time.monotonic() < deadline and process.poll() is None
