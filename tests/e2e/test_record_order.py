@@ -56,6 +56,9 @@ def sync(
         target_config(emulator, tmp_path, api_version=version, **settings),
         singer_messages("users", records),
         tmp_path,
+        # With lost answers, a create Pardot did not apply is re-sent only once a minute has
+        # passed (reads may lag writes: finder.py), and a batch may draw several such faults.
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.rejects == []
