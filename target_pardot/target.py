@@ -23,10 +23,11 @@ import copy
 import functools
 import gc
 import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -326,11 +327,33 @@ def _with_config_file_check(callback: Callable[..., Any]) -> Callable[..., Any]:
                 "TARGET_PARDOT_* variables",
                 problem,
             )
-        if problems:
+        bad_variables = environment_problems(os.environ) if "ENV" in (value or ()) else []
+        for problem in bad_variables:
+            TargetPardot.logger.error("%s", problem)
+        if problems or bad_variables:
             ctx.exit(1)
         return callback(ctx, param, value)
 
     return read
+
+
+def environment_problems(environ: Mapping[str, str]) -> list[str]:
+    """TARGET_PARDOT_* variables of whole-number settings that are no whole number.
+
+    singer-sdk converts them with int() while reading `--config ENV`, and `abc` ended in its
+    ValueError traceback, naming neither the variable nor the setting.
+    """
+    problems = []
+    for name, spec in CONFIG_SCHEMA["properties"].items():
+        variable = f"TARGET_PARDOT_{name.upper()}"
+        text = environ.get(variable)
+        if text is None or "integer" not in spec.get("type", ()):
+            continue
+        try:
+            int(text)
+        except ValueError:
+            problems.append(f"{variable} must be a whole number for setting {name} (got {text!r})")
+    return problems
 
 
 def _with_connection_test(callback: Callable[..., Any]) -> Callable[..., Any]:

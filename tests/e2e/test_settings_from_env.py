@@ -74,3 +74,20 @@ def test_a_number_setting_from_the_environment_that_is_no_number_is_named(
     assert "request_timeout must be a non-negative number (got 'soon')" in run.stderr
     assert "Traceback" not in run.stderr
     assert emulator.api_calls == 0 and emulator.token_calls == 0
+
+
+def test_a_whole_number_setting_from_the_environment_that_is_none_is_named(
+    emulator: PardotEmulator, tmp_path: Path
+) -> None:
+    """Before: singer-sdk's int() ValueError traceback, naming neither variable nor setting."""
+    settings = target_config(emulator, tmp_path, max_concurrency="abc", api_version="4")
+
+    run = run_target_from_env(settings, singer_messages("users", [{"email": "a@x.com"}]), tmp_path)
+
+    assert run.returncode == 1
+    assert (
+        "TARGET_PARDOT_MAX_CONCURRENCY must be a whole number for setting max_concurrency "
+        "(got 'abc')"
+    ) in run.stderr
+    assert "Traceback" not in run.stderr
+    assert emulator.api_calls == 0 and emulator.token_calls == 0
