@@ -17,10 +17,11 @@ Pardot's batch answers carry no ids, so prospects this run created are remembere
 they were created with and resolved by one read if the same identity comes back.
 
 Pardot's reads may lag its writes by up to a minute (READ_LAG_SECONDS). So when the prospect an
-identity of this run created, or the one a write whose answer was lost may have created, is not
-in a read or a query yet, the finder reads again, at growing intervals, until the lag since that
-write has passed: taking "not there yet" for "not there" would create the prospect a second
-time. It costs nothing when reads keep up, and at most a minute and a few reads when they do not.
+identity of this run created is not in a read yet, the finder reads again, at growing
+intervals, until the lag since that create has passed: taking "not there yet" for "not there"
+would create the prospect a second time. It costs nothing when reads keep up, and at most a
+minute and a few reads when they do not. (A create whose answer was lost is looked for once,
+at once: see find_lost_creates.)
 
 For a lookup value no prospect has, the finder also reports the prospects with the record's email
 whose lookup field is empty (FoundProspects.empty_lookup): what to do with them is the plan's
@@ -219,21 +220,11 @@ class ProspectFinder:
         Several batches may be in flight at once, and another one's catch-up may already have
         indexed what this batch made: hence the batch's own watermark, not the index's.
         Without the index, one read per email. The calls are reported as recovery calls.
-
-        A create not found yet is looked for again until the read lag has passed (the lost
-        call was sent before now): only then is it taken as not applied, and sent again.
+        Looked for once, at once: a create that Pardot applied but its reads do not show yet
+        is sent again (reads lagging a lost write: see the note in README "Reads that lag
+        writes").
         """
-        deadline = self._monotonic() + self._read_lag
-        found = self._find_lost_once(groups, since)
-        delay = FIRST_LAG_POLL_SECONDS
-        while True:
-            missing = [group for group in groups if found.get(group.identity) is None]
-            remaining = deadline - self._monotonic()
-            if not missing or remaining <= 0:
-                return found
-            self._pause(min(delay, remaining))
-            delay = min(delay * 2, MAX_LAG_POLL_SECONDS)
-            found.update(self._find_lost_once(missing, since))
+        return self._find_lost_once(groups, since)
 
     def _find_lost_once(self, groups: list[Group], since: int | None) -> dict[Identity, int | None]:
         with self._lock:

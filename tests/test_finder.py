@@ -440,26 +440,3 @@ def test_reads_stop_waiting_once_the_lag_has_passed(report: RunReport) -> None:
     clock.pauses.clear()
     assert found_by.find([by_email("nobody@x.com")])[Identity("email", "nobody@x.com")] is None
     assert clock.pauses == []
-
-
-@pytest.mark.parametrize("strategy", ["read", "scan"])
-def test_a_lost_create_pardot_does_not_show_yet_is_waited_for_not_sent_again(
-    report: RunReport, strategy: str
-) -> None:
-    clock = FakeClock()
-    source = LaggingSource(list(PROSPECTS))
-    clock.on_pause.append(lambda now: setattr(source, "now", now))
-    found_by = finder(source, strategy, report, clock)
-    if strategy == "scan":
-        found_by.finish_scan()
-    since = found_by.watermark()
-    source.prospects.append(Candidate(9, "zed@x.com", None, "2026-01-01 00:00:00"))
-    source.shown_at[9] = 20.0
-    group = by_email("zed@x.com")
-    assert found_by.find_lost_creates([group], since=since) == {group.identity: 9}
-    assert sum(clock.pauses) >= 20.0
-    # Not applied at all: taken as not applied once the lag has passed, then sent again.
-    clock.pauses.clear()
-    other = by_email("never@x.com")
-    assert found_by.find_lost_creates([other], since=since) == {other.identity: None}
-    assert sum(clock.pauses) == pytest.approx(60.0)

@@ -219,23 +219,3 @@ def test_without_the_scan_index_lost_creates_are_recovered_by_reads_and_reported
     assert len(emulator.prospects()) == 50
     assert summary_counts(result.stderr)["created"] == 50
     assert "of which 50 to check what lost answers had applied" in result.stderr
-
-
-@pytest.mark.parametrize("strategy", ["read", "scan"])
-def test_a_lost_create_that_reads_do_not_show_yet_is_waited_for_not_made_twice(
-    make_emulator: Any, tmp_path: Path, strategy: str
-) -> None:
-    """Pardot's reads may lag writes by up to a minute. Before: the lost call's create did
-    not show in the read made at once, so it was sent again and made a second prospect."""
-    emulator: PardotEmulator = make_emulator(ampsea=True, read_lag=2.0)
-    emulator.queue_drop("v4.prospect.batchUpsert", count=1)
-    rows = [{"email": f"n{n}@example.com", "city": "Oslo"} for n in range(20)]
-    result = run_target(
-        target_config(emulator, tmp_path, lookup_strategy=strategy),
-        singer_messages("users", rows),
-        tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert len(emulator.prospects()) == 20, "a lost create was made twice"
-    assert summary_counts(result.stderr)["created"] == 20
-    assert emulator.call_counts["v4.prospect.batchUpsert"] == 2  # the lost call, then updates
