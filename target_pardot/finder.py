@@ -224,9 +224,6 @@ class ProspectFinder:
         is sent again (reads lagging a lost write: see the note in README "Reads that lag
         writes").
         """
-        return self._find_lost_once(groups, since)
-
-    def _find_lost_once(self, groups: list[Group], since: int | None) -> dict[Identity, int | None]:
         with self._lock:
             if self._scan_complete:
                 floor = self._indexed_up_to if since is None else since

@@ -58,6 +58,7 @@ class V5Source:
         self._catalog = catalog
         self._named_in: FieldCatalog | None = None
         self._lookup_name: str | None = None
+        self._lookup_numeric = False
         self._lock = threading.Lock()
         # Salesforce id -> (update time, prospect id), or {prospect id: update time} for the
         # rare Salesforce id that several prospects carry: one small entry per prospect with a
@@ -75,6 +76,7 @@ class V5Source:
         catalog = self._catalog()
         if catalog is not self._named_in:
             self._lookup_name = to_v5_name(self._lookup_field, catalog)
+            self._lookup_numeric = is_number_field(catalog, self._lookup_field)
             self._named_in = catalog
         return self._lookup_name
 
@@ -136,11 +138,10 @@ class V5Source:
         return ",".join(dict.fromkeys(fields))
 
     def candidate(self, prospect: Mapping[str, Any]) -> Candidate:
+        # lookup_name first: it resolves the lookup field (name and type) once per catalog.
+        lookup_name = self.lookup_name
         return Candidate.from_prospect(
-            prospect,
-            self.lookup_name,
-            "updatedAt",
-            numeric=is_number_field(self._catalog(), self._lookup_field),
+            prospect, lookup_name, "updatedAt", numeric=self._lookup_numeric
         )
 
     def _note_fids(self, prospect: Mapping[str, Any], candidate: Candidate) -> None:
